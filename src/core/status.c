@@ -50,7 +50,14 @@ sa_status sa_err_prefix(sa_err *err, const char *fmt, ...) {
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
     old[sizeof old - 1] = '\0';
-    snprintf(err->msg, sizeof err->msg, "%s%s", pre, old);
+    /* build into a larger buffer, then cut to the message size on purpose */
+    char joined[2 * SA_ERR_MSG_MAX];
+    size_t lp = strnlen(pre, sizeof pre), lo = strnlen(old, sizeof old);
+    memcpy(joined, pre, lp);
+    memcpy(joined + lp, old, lo);
+    joined[lp + lo] = '\0';
+    memcpy(err->msg, joined, sizeof err->msg - 1);
+    err->msg[sizeof err->msg - 1] = '\0';
     return err->code;
 }
 
