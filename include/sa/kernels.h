@@ -1,0 +1,123 @@
+/* kernels.h — CPU compute kernels for the Llama-family forward pass.
+ *
+ * Purpose: every op the model needs, each with a fast implementation
+ * (OpenBLAS sgemm, OpenMP threads, vectorisable loops) and a naive
+ * reference beside it. The reference is selected at run time through the
+ * sa_kernels context, so tests validate the fast path against the naive one
+ * at many shapes and a user can rerun any model in reference mode when a
+ * result looks wrong.
+ *
+ * Conventions (the training issue adds each backward next to its forward):
+ *   - arguments go: outputs, saved-for-backward, inputs, weights, dims;
+ *   - matrices are row-major; a weight W of a linear layer is [out, in] like
+ *     PyTorch's nn.Linear, so y = x W^T;
+ *   - activations are [rows, features]; attention tensors are [T, heads, hd];
+ *   - (for the backward passes) parameter gradients accumulate (+=),
+ *     activation gradients overwrite (=).
+ *
+ * Ownership: kernels never allocate; every buffer belongs to the caller.
+ * sa_rope_table owns its cos/sin arrays (sa_rope_table_free).
+ *
+ * Usage:
+ *     sa_kernels k;
+ *     sa_kernels_init(&k, 2);                  // 2 threads, fast path
+ *     sa_matmul_fwd(&k, y, x, w, NULL, M, N, K);
+ *     k.reference = true;                      // naive reference from now on
+ */
+#ifndef SA_KERNELS_H
+#define SA_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sa/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sa_kernels {
+    int n_threads;  /* threads for OpenMP regions and OpenBLAS (>= 1) */
+    bool reference; /* true: run the naive reference implementations */
+} sa_kernels;
+
+/* n_threads <= 0 means all online CPUs. */
+void sa_kernels_init(sa_kernels *k, int n_threads);
+/* "openblas+openmp", "openmp", or "scalar": what the fast path was built with. */
+const char *sa_kernels_backend(void);
+
+/* out[M,N] = x[M,K] · w[N,K]^T (+ bias[N] if non-NULL). */
+void sa_matmul_fwd(const sa_kernels *k, float *out, const float *x, const float *w,
+                   const float *bias, int64_t M, int64_t N, int64_t K);
+
+/* RMSNorm over rows: out[m,:] = x[m,:] / sqrt(mean(x[m,:]^2) + eps) * w.
+ * rstd[M] (may be NULL) receives 1/sqrt(mean+eps) for the backward pass.
+ * out may alias x. */
+void sa_rmsnorm_fwd(const sa_kernels *k, float *out, float *rstd, const float *x,
+                    const float *w, int64_t M, int64_t D, float eps);
+
+/* Row-wise softmax of x[M,N] into out (may alias x). */
+void sa_softmax_fwd(const sa_kernels *k, float *out, const float *x, int64_t M, int64_t N);
+
+/* SwiGLU: out[i] = silu(gate[i]) * up[i] over n elements (out may alias gate). */
+void sa_swiglu_fwd(const sa_kernels *k, float *out, const float *gate, const float *up,
+                   int64_t n);
+
+/* Embedding lookup: out[i,:] = table[ids[i],:]. Fails with SA_ERR_RANGE
+ * (naming the position and id) if an id is outside [0, vocab). */
+sa_status sa_embedding_fwd(const sa_kernels *k, float *out, const float *table,
+                           const int32_t *ids, int64_t n, int64_t D, int64_t vocab,
+                           sa_err *err);
+
+/* ---- rotary position embeddings ---------------------------------------------- */
+typedef enum sa_rope_scaling_type {
+    SA_ROPE_SCALING_NONE = 0,
+    SA_ROPE_SCALING_LINEAR, /* positions divided by factor */
+    SA_ROPE_SCALING_LLAMA3, /* frequency-dependent (Llama 3.1+) */
+} sa_rope_scaling_type;
+
+typedef struct sa_rope_scaling {
+    sa_rope_scaling_type type;
+    float factor;
+    float low_freq_factor, high_freq_factor; /* llama3 */
+    int32_t original_max_pos;                /* llama3 */
+} sa_rope_scaling;
+
+/* Which elements rotate together: NORM pairs (2i, 2i+1) as in llama2.c and
+ * GGUF; NEOX pairs (i, i + hd/2) as in Hugging Face rotate_half. */
+typedef enum sa_rope_layout { SA_ROPE_LAYOUT_NORM = 0, SA_ROPE_LAYOUT_NEOX } sa_rope_layout;
+
+typedef struct sa_rope_table {
+    int32_t head_dim, max_pos;
+    sa_rope_layout layout;
+    float *cos, *sin; /* [max_pos, head_dim/2] */
+} sa_rope_table;
+
+/* Precompute cos/sin for positions [0, max_pos). head_dim must be even;
+ * scaling may be NULL. */
+sa_status sa_rope_table_init(sa_rope_table *t, int32_t head_dim, int32_t max_pos, float theta,
+                             const sa_rope_scaling *scaling, sa_rope_layout layout, sa_err *err);
+void sa_rope_table_free(sa_rope_table *t);
+
+/* Rotate x[T, n_heads, head_dim] in place; row t is at position pos[t]
+ * (every pos[t] must be < max_pos; the caller checks). */
+void sa_rope_fwd(const sa_kernels *k, float *x, const sa_rope_table *t, const int32_t *pos,
+                 int64_t T, int64_t n_heads);
+
+/* ---- causal attention with grouped-query heads ------------------------------ */
+/* q: [T, n_heads, hd] for positions pos0 .. pos0+T-1.
+ * kc, vc: [S, n_kv_heads, hd] keys/values for positions 0 .. S-1, with
+ * S >= pos0 + T (the KV cache, already holding this step's keys).
+ * Query t attends to keys 0 .. pos0+t. Head h uses kv head h / (n_heads/n_kv_heads).
+ * out: [T, n_heads, hd]. att: [T, n_heads, S] receives the probabilities
+ * (entries past the causal limit are set to 0) — saved for the backward pass
+ * and used as scratch, so it is required. */
+void sa_attention_fwd(const sa_kernels *k, float *out, float *att, const float *q,
+                      const float *kc, const float *vc, int64_t T, int64_t pos0, int64_t S,
+                      int64_t n_heads, int64_t n_kv_heads, int64_t hd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
