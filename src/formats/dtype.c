@@ -168,10 +168,22 @@ bool sa_dtype_from_f32(sa_dtype t, const float *src, void *dst, size_t n) {
             const float *x = src + b * SA_Q8_0_BLOCK;
             float amax = 0;
             for (int j = 0; j < SA_Q8_0_BLOCK; j++) amax = fmaxf(amax, fabsf(x[j]));
-            float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+            /* Quantise against the fp16 scale actually stored, not the fp32
+             * one: otherwise the fp16 rounding of d (up to 4% for subnormal
+             * scales) multiplies the error of every element by up to 127.
+             * If rounding d down would push the largest element past 127.5,
+             * step the scale up one fp16 ulp; saturate scales beyond fp16. */
+            float d = amax / 127.0f;
+            uint16_t dh = d < 65504.0f ? sa_f32_to_f16(d) : 0x7BFF;
+            float d16 = sa_f16_to_f32(dh);
+            if (d16 > 0 && amax / d16 > 127.5f && dh < 0x7BFF) d16 = sa_f16_to_f32(++dh);
+            float id = d16 > 0 ? 1.0f / d16 : 0.0f;
             sa_block_q8_0 blk;
-            blk.d = sa_f32_to_f16(d);
-            for (int j = 0; j < SA_Q8_0_BLOCK; j++) blk.qs[j] = (int8_t)roundf(x[j] * id);
+            blk.d = dh;
+            for (int j = 0; j < SA_Q8_0_BLOCK; j++) {
+                float v = x[j] * id; /* NaN/inf inputs saturate instead of hitting UB */
+                blk.qs[j] = (int8_t)(v >= 127.0f ? 127 : v <= -127.0f ? -127 : v == v ? roundf(v) : 0);
+            }
             memcpy(p + b * sizeof blk, &blk, sizeof blk);
         }
         return true;
