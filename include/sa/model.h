@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sa/dtype.h"
 #include "sa/kernels.h"
 #include "sa/status.h"
 
@@ -120,6 +121,20 @@ sa_status sa_model_load(sa_model **out, const char *path, sa_err *err);
 /* Allocate a model with zeroed weights for cfg (for tests, tools, benchmarks). */
 sa_status sa_model_alloc(sa_model **out, const sa_model_config *cfg, sa_err *err);
 void sa_model_free(sa_model *m);
+/* Fill the weights with seeded random values: matrices and embeddings
+ * normal(0, std), norm weights 1 + normal(0, 0.1), biases normal(0, std).
+ * Deterministic for a seed, whatever the thread count. */
+void sa_model_randomize(sa_model *m, uint64_t seed, float std);
+
+/* Write the model as an HF directory (config.json + model.safetensors;
+ * matrices in dtype F32, F16 or BF16, norms and biases F32), a GGUF file
+ * (F32, F16, BF16 or Q8_0 matrices) or a llama2.c v0 checkpoint (F32, plain
+ * Llama only). The q/k rows are permuted between rotary layouts as each
+ * format expects, so every export reloads to the same logits. Tokenizer
+ * files are not written here. */
+sa_status sa_model_save_hf(const sa_model *m, const char *dir, sa_dtype dtype, sa_err *err);
+sa_status sa_model_save_gguf(const sa_model *m, const char *path, sa_dtype dtype, sa_err *err);
+sa_status sa_model_save_llama2c(const sa_model *m, const char *path, sa_err *err);
 
 /* Keys and values of one sequence. */
 typedef struct sa_kv_cache {

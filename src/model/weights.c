@@ -12,6 +12,7 @@
 #include "sa/gguf.h"
 #include "sa/llama2c.h"
 #include "sa/model.h"
+#include "sa/rng.h"
 #include "sa/safetensors.h"
 
 /* ---- allocation ------------------------------------------------------------ */
@@ -70,6 +71,40 @@ sa_status sa_model_alloc(sa_model **out, const sa_model_config *cfg, sa_err *err
     }
     *out = m;
     return SA_OK;
+}
+
+static void fill_normal(float *p, size_t n, sa_rng *r, float mean, float std) {
+    for (size_t i = 0; i < n; i++) p[i] = mean + std * (float)sa_rng_normal(r);
+}
+
+void sa_model_randomize(sa_model *m, uint64_t seed, float std) {
+    const sa_model_config *c = &m->cfg;
+    size_t D = (size_t)c->dim, F = (size_t)c->hidden_dim, V = (size_t)c->vocab_size,
+           qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    sa_rng r;
+    sa_rng_split(&r, seed, 0);
+    fill_normal(m->w.tok_embd, V * D, &r, 0, std);
+    for (int32_t l = 0; l < c->n_layers; l++) {
+        sa_layer_weights *L = &m->w.layers[l];
+        sa_rng_split(&r, seed, (uint64_t)l + 1); /* one stream per layer */
+        fill_normal(L->attn_norm, D, &r, 1, 0.1f);
+        fill_normal(L->wq, qd * D, &r, 0, std);
+        fill_normal(L->wk, kvd * D, &r, 0, std);
+        fill_normal(L->wv, kvd * D, &r, 0, std);
+        fill_normal(L->wo, D * qd, &r, 0, std);
+        if (L->bq) {
+            fill_normal(L->bq, qd, &r, 0, std);
+            fill_normal(L->bk, kvd, &r, 0, std);
+            fill_normal(L->bv, kvd, &r, 0, std);
+        }
+        fill_normal(L->ffn_norm, D, &r, 1, 0.1f);
+        fill_normal(L->w_gate, F * D, &r, 0, std);
+        fill_normal(L->w_up, F * D, &r, 0, std);
+        fill_normal(L->w_down, D * F, &r, 0, std);
+    }
+    sa_rng_split(&r, seed, (uint64_t)c->n_layers + 1);
+    fill_normal(m->w.out_norm, D, &r, 1, 0.1f);
+    if (!c->tied_embeddings) fill_normal(m->w.output, V * D, &r, 0, std);
 }
 
 void sa_model_free(sa_model *m) {
