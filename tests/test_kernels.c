@@ -185,14 +185,16 @@ static void test_attention(sa_test *t) {
         float *q = rand_buf(&s, T * H * hd), *kc = rand_buf(&s, S * KVH * hd), *vc = rand_buf(&s, S * KVH * hd);
         float *o1 = rand_buf(&s, T * H * hd), *o2 = rand_buf(&s, T * H * hd);
         float *a1 = rand_buf(&s, T * H * S), *a2 = rand_buf(&s, T * H * S);
-        sa_attention_fwd(&fast, o1, a1, q, kc, vc, T, pos0, S, H, KVH, hd);
-        sa_attention_fwd(&ref, o2, a2, q, kc, vc, T, pos0, S, H, KVH, hd);
+        sa_attn_seq sq = {0, T, pos0, kc, vc};
+        sa_attention_fwd(&fast, o1, a1, q, &sq, 1, S, H, KVH, hd);
+        sa_attention_fwd(&ref, o2, a2, q, &sq, 1, S, H, KVH, hd);
         SA_CHECKF(t, max_rel_err(o1, o2, T * H * hd) < 1e-4, "attention case %zu out", c);
-        SA_CHECKF(t, max_rel_err(a1, a2, T * H * S) < 1e-4, "attention case %zu probs", c);
+        for (int64_t x = 0; x < T * H; x++)
+            SA_CHECKF(t, max_rel_err(a1 + x * S, a2 + x * S, pos0 + T) < 1e-4, "attention case %zu probs", c);
         /* causality: probabilities past pos0+t are exactly zero */
         for (int64_t tt = 0; tt < T; tt++)
             for (int64_t h = 0; h < H; h++)
-                for (int64_t j = pos0 + tt + 1; j < S; j++) SA_CHECK(t, a1[(tt * H + h) * S + j] == 0.0f);
+                for (int64_t j = pos0 + tt + 1; j < pos0 + T; j++) SA_CHECK(t, a1[(tt * H + h) * S + j] == 0.0f);
         /* GQA equals repeating each kv head for its group of query heads */
         int64_t g = H / KVH;
         float *kr = sa_malloc_array((size_t)(S * H * hd), sizeof(float)), *vr = sa_malloc_array((size_t)(S * H * hd), sizeof(float));
@@ -201,14 +203,44 @@ static void test_attention(sa_test *t) {
                 memcpy(kr + (j * H + h) * hd, kc + (j * KVH + h / g) * hd, (size_t)hd * sizeof(float));
                 memcpy(vr + (j * H + h) * hd, vc + (j * KVH + h / g) * hd, (size_t)hd * sizeof(float));
             }
-        sa_attention_fwd(&ref, o2, a2, q, kr, vr, T, pos0, S, H, H, hd);
+        sa_attn_seq sr = {0, T, pos0, kr, vr};
+        sa_attention_fwd(&ref, o2, a2, q, &sr, 1, S, H, H, hd);
         SA_CHECKF(t, max_rel_err(o1, o2, T * H * hd) < 1e-4, "attention case %zu GQA", c);
         free(kr); free(vr);
         free(q); free(kc); free(vc); free(o1); free(o2); free(a1); free(a2);
     }
+    /* several sequences in one call equal one call each (decode batches) */
+    {
+        int64_t H = 4, KVH = 2, hd = 16, stride = 40;
+        int64_t Ts[3] = {1, 5, 1}, p0[3] = {7, 0, 30};
+        float *kcs[3], *vcs[3];
+        sa_attn_seq seqs[3];
+        int64_t rows = 0;
+        for (int i = 0; i < 3; i++) {
+            kcs[i] = rand_buf(&s, (p0[i] + Ts[i]) * KVH * hd);
+            vcs[i] = rand_buf(&s, (p0[i] + Ts[i]) * KVH * hd);
+            seqs[i] = (sa_attn_seq){rows, Ts[i], p0[i], kcs[i], vcs[i]};
+            rows += Ts[i];
+        }
+        float *q = rand_buf(&s, rows * H * hd), *o1 = rand_buf(&s, rows * H * hd), *o2 = rand_buf(&s, rows * H * hd);
+        float *a1 = rand_buf(&s, rows * H * stride), *a2 = rand_buf(&s, rows * H * stride);
+        sa_attention_fwd(&fast, o1, a1, q, seqs, 3, stride, H, KVH, hd);
+        for (int i = 0; i < 3; i++) {
+            sa_attn_seq one = seqs[i];
+            one.row0 = 0;
+            sa_attention_fwd(&ref, o2 + seqs[i].row0 * H * hd, a2, q + seqs[i].row0 * H * hd, &one, 1, stride, H, KVH, hd);
+        }
+        SA_CHECKF(t, max_rel_err(o1, o2, rows * H * hd) < 1e-4, "multi-sequence attention");
+        for (int i = 0; i < 3; i++) {
+            free(kcs[i]);
+            free(vcs[i]);
+        }
+        free(q); free(o1); free(o2); free(a1); free(a2);
+    }
     /* a single key: output is exactly its value */
     float q[2] = {0.3f, -1}, k1[2] = {2, 2}, v1[2] = {5, -7}, o[2], a[1];
-    sa_attention_fwd(&fast, o, a, q, k1, v1, 1, 0, 1, 1, 1, 2);
+    sa_attn_seq one = {0, 1, 0, k1, v1};
+    sa_attention_fwd(&fast, o, a, q, &one, 1, 1, 1, 1, 2);
     SA_CHECK(t, o[0] == 5 && o[1] == -7 && a[0] == 1);
 }
 

@@ -106,16 +106,25 @@ void sa_rope_fwd(const sa_kernels *k, float *x, const sa_rope_table *t, const in
                  int64_t T, int64_t n_heads);
 
 /* ---- causal attention with grouped-query heads ------------------------------ */
-/* q: [T, n_heads, hd] for positions pos0 .. pos0+T-1.
- * kc, vc: [S, n_kv_heads, hd] keys/values for positions 0 .. S-1, with
- * S >= pos0 + T (the KV cache, already holding this step's keys).
- * Query t attends to keys 0 .. pos0+t. Head h uses kv head h / (n_heads/n_kv_heads).
- * out: [T, n_heads, hd]. att: [T, n_heads, S] receives the probabilities
- * (entries past the causal limit are set to 0) — saved for the backward pass
- * and used as scratch, so it is required. */
-void sa_attention_fwd(const sa_kernels *k, float *out, float *att, const float *q,
-                      const float *kc, const float *vc, int64_t T, int64_t pos0, int64_t S,
-                      int64_t n_heads, int64_t n_kv_heads, int64_t hd);
+/* One sequence's share of a batch: rows [row0, row0 + T) of q/out hold its
+ * queries for positions pos0 .. pos0+T-1; kc, vc are its keys/values,
+ * [S, n_kv_heads, hd] with S >= pos0 + T (the KV cache, already holding
+ * this step's keys). */
+typedef struct sa_attn_seq {
+    int64_t row0, T, pos0;
+    const float *kc, *vc;
+} sa_attn_seq;
+
+/* q: [rows, n_heads, hd]; out: [rows, n_heads, hd]. Query t of a sequence
+ * attends to its keys 0 .. pos0+t; head h uses kv head h / (n_heads /
+ * n_kv_heads). att: [rows, n_heads, att_stride] receives the probabilities
+ * over positions 0 .. pos0+T-1 of the row's sequence (entries past the
+ * causal limit within that range are 0) — saved for the backward pass and
+ * used as scratch, so it is required; att_stride >= pos0 + T for every
+ * sequence. All sequences run in one parallel region (decode batches many
+ * one-row sequences). seqs must be ordered by row0 and cover the rows. */
+void sa_attention_fwd(const sa_kernels *k, float *out, float *att, const float *q, const sa_attn_seq *seqs,
+                      int64_t n_seqs, int64_t att_stride, int64_t n_heads, int64_t n_kv_heads, int64_t hd);
 
 #ifdef __cplusplus
 }

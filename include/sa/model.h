@@ -156,6 +156,7 @@ typedef struct sa_model_state {
     float *att;    /* [max_rows, n_heads, max_ctx] attention probabilities */
     float *logits; /* [max_rows, vocab] */
     int32_t *pos;  /* [max_rows] positions of the current call */
+    sa_attn_seq *seqs; /* [max_rows] attention groups of the current call */
 } sa_model_state;
 
 /* Buffers for up to max_rows rows per forward call and contexts up to max_ctx. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sa/kernels.h"
+#include "simd.h"
 
 static void attend_ref(float *o, float *p, const float *q, const float *kc, const float *vc,
                        int64_t n_ctx, int64_t kv_stride, int64_t hd) {
@@ -24,14 +25,11 @@ static void attend_ref(float *o, float *p, const float *q, const float *kc, cons
     }
 }
 
-static void attend(float *o, float *p, const float *q, const float *kc, const float *vc,
-                   int64_t n_ctx, int64_t kv_stride, int64_t hd) {
+SA_CLONES static void attend(float *o, float *p, const float *q, const float *kc, const float *vc, int64_t n_ctx,
+                             int64_t kv_stride, int64_t hd) {
     float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
     for (int64_t s = 0; s < n_ctx; s++) {
-        const float *kr = kc + s * kv_stride;
-        float d = 0;
-        for (int64_t i = 0; i < hd; i++) d += q[i] * kr[i];
-        p[s] = d * scale;
+        p[s] = sa_dot(q, kc + s * kv_stride, hd) * scale;
         mx = p[s] > mx ? p[s] : mx;
     }
     float sum = 0;
@@ -40,31 +38,43 @@ static void attend(float *o, float *p, const float *q, const float *kc, const fl
         sum += p[s];
     }
     float inv = 1.0f / sum;
-    for (int64_t i = 0; i < hd; i++) o[i] = 0;
+    memset(o, 0, (size_t)hd * sizeof(float));
     for (int64_t s = 0; s < n_ctx; s++) {
-        float w = p[s] * inv;
-        p[s] = w;
-        const float *vr = vc + s * kv_stride;
-        for (int64_t i = 0; i < hd; i++) o[i] += w * vr[i];
+        p[s] *= inv;
+        sa_axpy(o, p[s], vc + s * kv_stride, hd);
     }
 }
 
-void sa_attention_fwd(const sa_kernels *k, float *out, float *att, const float *q,
-                      const float *kc, const float *vc, int64_t T, int64_t pos0, int64_t S,
-                      int64_t n_heads, int64_t n_kv_heads, int64_t hd) {
+/* index of the sequence holding row r (seqs ordered by row0) */
+static int64_t seq_of_row(const sa_attn_seq *seqs, int64_t n, int64_t r) {
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int64_t mid = (lo + hi + 1) / 2;
+        if (seqs[mid].row0 <= r) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+void sa_attention_fwd(const sa_kernels *k, float *out, float *att, const float *q, const sa_attn_seq *seqs,
+                      int64_t n_seqs, int64_t att_stride, int64_t n_heads, int64_t n_kv_heads, int64_t hd) {
+    if (n_seqs <= 0) return;
     int64_t group = n_heads / n_kv_heads, kv_stride = n_kv_heads * hd;
+    int64_t rows = seqs[n_seqs - 1].row0 + seqs[n_seqs - 1].T;
     bool ref = k->reference;
+    int nt = ref || rows * n_heads < 2 ? 1 : k->n_threads;
+    (void)nt;
 #ifdef SA_HAVE_OPENMP
-#pragma omp parallel for num_threads(k->n_threads) schedule(dynamic, 1) if (!ref && T * n_heads > 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 4)
 #endif
-    for (int64_t r = 0; r < T * n_heads; r++) {
-        int64_t t = r / n_heads, h = r % n_heads, kvh = h / group;
-        int64_t n_ctx = pos0 + t + 1;
-        float *p = att + r * S;
-        const float *qr = q + r * hd;
-        const float *kr = kc + kvh * hd, *vr = vc + kvh * hd;
-        if (ref) attend_ref(out + r * hd, p, qr, kr, vr, n_ctx, kv_stride, hd);
-        else attend(out + r * hd, p, qr, kr, vr, n_ctx, kv_stride, hd);
+    for (int64_t x = 0; x < rows * n_heads; x++) {
+        int64_t r = x / n_heads, h = x % n_heads;
+        const sa_attn_seq *sq = &seqs[seq_of_row(seqs, n_seqs, r)];
+        int64_t t = r - sq->row0, n_ctx = sq->pos0 + t + 1, S = sq->pos0 + sq->T;
+        float *p = att + x * att_stride;
+        const float *kr = sq->kc + (h / group) * hd, *vr = sq->vc + (h / group) * hd;
+        if (ref) attend_ref(out + x * hd, p, q + x * hd, kr, vr, n_ctx, kv_stride, hd);
+        else attend(out + x * hd, p, q + x * hd, kr, vr, n_ctx, kv_stride, hd);
         if (S > n_ctx) memset(p + n_ctx, 0, (size_t)(S - n_ctx) * sizeof(float));
     }
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sa/kernels.h"
+#include "simd.h"
 
 #ifdef SA_HAVE_OPENBLAS
 #include <cblas.h>
@@ -19,25 +20,20 @@ static void matmul_ref(float *out, const float *x, const float *w, const float *
         }
 }
 
-static inline float dot(const float *a, const float *b, int64_t K) {
-    /* 8 independent accumulators so the compiler vectorises without
-     * reassociating a single sum */
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= K; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-    float s = 0;
-    for (; i < K; i++) s += a[i] * b[i];
-    return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+/* rows [n0, n1) of a single-row product, compiled per instruction set */
+SA_CLONES static void gemv_rows(float *out, const float *x, const float *w, const float *bias, int64_t n0,
+                                int64_t n1, int64_t K) {
+    for (int64_t n = n0; n < n1; n++) out[n] = sa_dot(x, w + n * K, K) + (bias ? bias[n] : 0.0f);
 }
 
 static void gemv(const sa_kernels *k, float *out, const float *x, const float *w,
                  const float *bias, int64_t N, int64_t K) {
     (void)k;
+    int nt = N * K > 32768 ? k->n_threads : 1;
 #ifdef SA_HAVE_OPENMP
-#pragma omp parallel for num_threads(k->n_threads) schedule(static) if (N * K > 32768)
+#pragma omp parallel for num_threads(nt) schedule(static)
 #endif
-    for (int64_t n = 0; n < N; n++) out[n] = dot(x, w + n * K, K) + (bias ? bias[n] : 0.0f);
+    for (int t = 0; t < nt; t++) gemv_rows(out, x, w, bias, N * t / nt, N * (t + 1) / nt, K);
 }
 
 void sa_matmul_fwd(const sa_kernels *k, float *out, const float *x, const float *w,
@@ -63,6 +59,6 @@ void sa_matmul_fwd(const sa_kernels *k, float *out, const float *x, const float 
 #endif
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++)
-            out[m * N + n] = dot(x + m * K, w + n * K, K) + (bias ? bias[n] : 0.0f);
+            out[m * N + n] = sa_dot(x + m * K, w + n * K, K) + (bias ? bias[n] : 0.0f);
 #endif
 }

@@ -70,8 +70,9 @@ sa_status sa_model_state_init(sa_model_state *st, const sa_model_config *c, int3
     st->att = ok ? sa_aligned_alloc(natt, sizeof(float)) : NULL;
     st->logits = sa_aligned_alloc(R, (size_t)c->vocab_size * sizeof(float));
     st->pos = sa_malloc_array(R, sizeof(int32_t));
+    st->seqs = sa_malloc_array(R, sizeof(sa_attn_seq));
     if (!st->x || !st->xb || !st->q || !st->k || !st->v || !st->att_out || !st->hb || !st->hb2 || !st->att ||
-        !st->logits || !st->pos) {
+        !st->logits || !st->pos || !st->seqs) {
         sa_model_state_free(st);
         return sa_err_set(err, SA_ERR_NOMEM, "model state: cannot allocate buffers for %d rows x %d positions",
                           max_rows, max_ctx);
@@ -83,7 +84,7 @@ sa_status sa_model_state_init(sa_model_state *st, const sa_model_config *c, int3
 
 void sa_model_state_free(sa_model_state *st) {
     free(st->x); free(st->xb); free(st->q); free(st->k); free(st->v);
-    free(st->att_out); free(st->hb); free(st->hb2); free(st->att); free(st->logits); free(st->pos);
+    free(st->att_out); free(st->hb); free(st->hb2); free(st->att); free(st->logits); free(st->pos); free(st->seqs);
     memset(st, 0, sizeof *st);
 }
 
@@ -144,17 +145,17 @@ sa_status sa_model_forward(const sa_model *m, sa_model_state *st, const sa_kerne
             memcpy(kv->k + off, st->k + r * kvd, (size_t)kvd * sizeof(float));
             memcpy(kv->v + off, st->v + r * kvd, (size_t)kvd * sizeof(float));
         }
-        /* attention over runs of consecutive rows of one sequence */
+        /* attention over runs of consecutive rows of one sequence, all in one call */
+        int64_t ns = 0;
         for (int32_t r0 = 0; r0 < n;) {
             int32_t r1 = r0 + 1;
             while (r1 < n && rows[r1].kv == rows[r0].kv && rows[r1].pos == rows[r1 - 1].pos + 1) r1++;
             const sa_kv_cache *kv = rows[r0].kv;
-            int64_t T = r1 - r0, pos0 = rows[r0].pos, S = pos0 + T;
-            const float *kc = kv->k + (size_t)l * kv->max_ctx * kvd, *vc = kv->v + (size_t)l * kv->max_ctx * kvd;
-            sa_attention_fwd(k, st->att_out + r0 * qd, st->att + (int64_t)r0 * H * st->max_ctx, st->q + r0 * qd, kc,
-                             vc, T, pos0, S, H, KVH, hd);
+            st->seqs[ns++] = (sa_attn_seq){r0, r1 - r0, rows[r0].pos, kv->k + (size_t)l * kv->max_ctx * kvd,
+                                           kv->v + (size_t)l * kv->max_ctx * kvd};
             r0 = r1;
         }
+        sa_attention_fwd(k, st->att_out, st->att, st->q, st->seqs, ns, st->max_ctx, H, KVH, hd);
         sa_matmul_fwd(k, st->xb, st->att_out, L->wo, NULL, n, D, qd);
         add_inplace(st->x, st->xb, (size_t)n * D);
         /* MLP block */
