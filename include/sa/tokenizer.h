@@ -61,6 +61,10 @@ enum {
     SA_TOKEN_ATTR_BYTE = 1 << 2,         /* SPM byte-fallback piece <0xXX> */
     SA_TOKEN_ATTR_UNKNOWN = 1 << 3,      /* <unk> */
     SA_TOKEN_ATTR_UNUSED = 1 << 4,
+    /* added-token options (HF lstrip/rstrip): when the token is matched in
+     * text, the whitespace before/after it is absorbed into the token */
+    SA_TOKEN_ATTR_LSTRIP = 1 << 5,
+    SA_TOKEN_ATTR_RSTRIP = 1 << 6,
 };
 
 /* Encode flags. */
@@ -86,8 +90,9 @@ void sa_tokens_free(sa_tokens *t);
 /* Load from a path, detecting the format: a directory (tokenizer.json, or
  * vocab.json + merges.txt, or encoder.json + vocab.bpe, or tokenizer.bin;
  * tokenizer_config.json and special_tokens_map.json beside them are read when
- * present), a tokenizer.json file, a .gguf file (its tokenizer.* metadata) or
- * a llama2.c tokenizer.bin. */
+ * present), a tokenizer.json file, a .gguf file (its tokenizer.* metadata),
+ * an OpenAI .tiktoken file (cl100k_base, o200k_base, r50k_base, p50k_base)
+ * or a llama2.c tokenizer.bin. */
 sa_status sa_tokenizer_load(sa_tokenizer **out, const char *path, sa_err *err);
 void sa_tokenizer_free(sa_tokenizer *tok);
 

@@ -27,6 +27,7 @@ sa_status sa_strbuf_reserve(sa_strbuf *sb, size_t extra) {
     if (!sa_grow(&p, &cap, need < 32 ? 32 : need, 1)) return SA_ERR_NOMEM;
     sb->buf = p;
     sb->cap = cap;
+    sb->buf[sb->len] = '\0'; /* a fresh allocation must read as "" */
     return SA_OK;
 }
 

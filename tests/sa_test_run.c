@@ -1,0 +1,85 @@
+/* sa_test_run.c — run the selfalign binary from a test (see sa_test_run.h). */
+#include "sa_test_run.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+
+void result_free(run_result *r) {
+    sa_strbuf_free(&r->out);
+    sa_strbuf_free(&r->err);
+}
+
+const char *bin_path(sa_test *t) {
+    const char *b = getenv("SA_BIN");
+    if (!b || !*b) {
+        sa_test_skip(t, "SA_BIN is not set (tests/run sets it to <build>/selfalign)");
+        return NULL;
+    }
+    if (access(b, X_OK) != 0) {
+        sa_test_skip(t, "SA_BIN=%s is not an executable (build it first)", b);
+        return NULL;
+    }
+    return b;
+}
+
+void slurp(const char *path, sa_strbuf *sb) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) sa_strbuf_append(sb, buf, n);
+    fclose(f);
+}
+
+/* Run $SA_BIN with the NULL-terminated arguments, stdin from `input` (NULL:
+ * empty). Returns false (test skipped) when there is no binary. */
+bool run(sa_test *t, run_result *r, const char *input, ...) {
+    memset(r, 0, sizeof *r);
+    r->rc = -1;
+    const char *bin = bin_path(t);
+    if (!bin) return false;
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = bin;
+    va_list ap;
+    va_start(ap, input);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && argc < 31) argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+
+    char in_path[1024], out_path[1024], err_path[1024];
+    snprintf(in_path, sizeof in_path, "%s", sa_test_tmpfile(t, "stdin"));
+    snprintf(out_path, sizeof out_path, "%s", sa_test_tmpfile(t, "stdout"));
+    snprintf(err_path, sizeof err_path, "%s", sa_test_tmpfile(t, "stderr"));
+    if (!sa_test_write_file(t, in_path, input ? input : "", input ? strlen(input) : 0)) return true;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        sa_test_fail(t, __FILE__, __LINE__, "fork failed");
+        return true;
+    }
+    if (pid == 0) {
+        int fi = open(in_path, O_RDONLY), fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+            fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fi < 0 || fo < 0 || fe < 0) _exit(127);
+        dup2(fi, 0);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) == pid && WIFEXITED(status)) r->rc = WEXITSTATUS(status);
+    slurp(out_path, &r->out);
+    slurp(err_path, &r->err);
+    return true;
+}
+
