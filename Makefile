@@ -109,6 +109,8 @@ BENCH_BINS:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 TOOL_BINS := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all lib test asan strict bench fuzz clean help
+# keep object files of tests, benches and tools (make would delete them as intermediates)
+.SECONDARY:
 all: $(BIN) $(TEST_BINS) $(BENCH_BINS) $(TOOL_BINS)
 lib: $(LIB)
 

@@ -14,12 +14,13 @@
 #include "sa/mmap.h"
 #include "sa/model.h"
 #include "sa/strbuf.h"
+#include "sa/tokenizer.h"
 
 static const cli_opt k_opts[] = {
     {.name = "dtype", .type = CLI_OPT_STR, .metavar = "TYPE", .def = "f32",
      .help = "weight type: f32, f16, bf16 (HF, GGUF) or q8_0 (GGUF)"},
     {.name = "tokenizer", .type = CLI_OPT_STR, .metavar = "PATH",
-     .help = "tokenizer.json (or tokenizer dir) to copy into an HF output directory"},
+     .help = "tokenizer to embed into a GGUF output, or whose files to copy into an HF output directory"},
 };
 
 static const cli_cmd_spec k_spec = {
@@ -75,7 +76,14 @@ int cmd_convert(int argc, char **argv) {
     const char *kind;
     if (ends_with(out, ".gguf")) {
         kind = "GGUF";
-        s = sa_model_save_gguf(m, out, dt, &err);
+        /* embed the tokenizer: --tokenizer, or whatever loads from the input */
+        sa_tokenizer *tok = NULL;
+        const char *tp = cli_str(&a, "tokenizer");
+        if (tp) s = sa_tokenizer_load(&tok, tp, &err);
+        else if (sa_tokenizer_load(&tok, in, NULL) != SA_OK) tok = NULL;
+        if (!s) s = sa_model_save_gguf(m, out, dt, tok, &err);
+        if (!s && !tok) fprintf(stderr, "convert: note: no tokenizer found; the GGUF has none (pass --tokenizer)\n");
+        sa_tokenizer_free(tok);
     } else if (ends_with(out, ".bin")) {
         kind = "llama2.c";
         if (dt != SA_DTYPE_F32) s = sa_err_set(&err, SA_ERR_UNSUPPORTED, "llama2.c checkpoints are f32 only");

@@ -79,7 +79,7 @@ static void roundtrip_all(sa_test *t, const sa_model_config *cfg, const char *ta
         bool l2c_ok = cfg->arch == SA_ARCH_LLAMA && !cfg->qkv_bias;
         snprintf(path, sizeof path, "%s/%s-%s", sa_test_tmpdir(t), tag, outs[i].suffix);
         sa_status s = outs[i].kind == 0 ? sa_model_save_hf(m, path, outs[i].dt, &e)
-                      : outs[i].kind == 1 ? sa_model_save_gguf(m, path, outs[i].dt, &e)
+                      : outs[i].kind == 1 ? sa_model_save_gguf(m, path, outs[i].dt, NULL, &e)
                                           : sa_model_save_llama2c(m, path, &e);
         if (outs[i].kind == 2 && !l2c_ok) {
             SA_CHECKF(t, s == SA_ERR_UNSUPPORTED, "%s: llama2.c export of %s should be refused", tag, sa_arch_name(cfg->arch));

@@ -133,7 +133,11 @@ void sa_model_randomize(sa_model *m, uint64_t seed, float std);
  * format expects, so every export reloads to the same logits. Tokenizer
  * files are not written here. */
 sa_status sa_model_save_hf(const sa_model *m, const char *dir, sa_dtype dtype, sa_err *err);
-sa_status sa_model_save_gguf(const sa_model *m, const char *path, sa_dtype dtype, sa_err *err);
+/* tok (may be NULL) is embedded as tokenizer.* metadata, padded to the
+ * model's vocabulary size. */
+struct sa_tokenizer;
+sa_status sa_model_save_gguf(const sa_model *m, const char *path, sa_dtype dtype, const struct sa_tokenizer *tok,
+                             sa_err *err);
 sa_status sa_model_save_llama2c(const sa_model *m, const char *path, sa_err *err);
 
 /* Keys and values of one sequence. */

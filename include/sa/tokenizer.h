@@ -129,6 +129,16 @@ bool sa_tokenizer_add_bos(const sa_tokenizer *tok);
 /* The chat template string found with the tokenizer (tokenizer_config.json
  * "chat_template" or GGUF tokenizer.chat_template), or NULL. */
 const char *sa_tokenizer_chat_template(const sa_tokenizer *tok);
+/* Write the tokenizer as GGUF tokenizer.* metadata (the llama.cpp
+ * convention: model "llama" for SentencePiece-style, "gpt2" for byte-level
+ * BPE; tokens, scores, token types, merges, special ids, add-BOS/EOS, the
+ * pre-tokenizer name and the chat template). When pad_to_vocab exceeds the
+ * vocabulary, unused "[PAD<i>]" tokens fill it up to the model's embedding
+ * rows. WordPiece and custom regex pre-tokenizers are SA_ERR_UNSUPPORTED.
+ * `writer` is an sa_gguf_writer (gguf.h). */
+struct sa_gguf_writer;
+sa_status sa_tokenizer_export_gguf(const sa_tokenizer *tok, struct sa_gguf_writer *writer, int32_t pad_to_vocab,
+                                   sa_err *err);
 /* Short description: "BPE (pre-tokenizer llama3), 128256 tokens". */
 const char *sa_tokenizer_describe(const sa_tokenizer *tok);
 

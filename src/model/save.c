@@ -14,6 +14,7 @@
 #include "sa/model.h"
 #include "sa/safetensors.h"
 #include "sa/strbuf.h"
+#include "sa/tokenizer.h"
 
 /* Owned temporary buffers that writers borrow until they write. */
 typedef struct bufs {
@@ -222,7 +223,7 @@ static sa_status gguf_add(void *p, const wdesc *d, int layer, sa_err *err) {
     return sa_gguf_add_tensor(u->w, name, dt, d->cols ? 2 : 1, ne, data, err);
 }
 
-sa_status sa_model_save_gguf(const sa_model *m, const char *path, sa_dtype dt, sa_err *err) {
+sa_status sa_model_save_gguf(const sa_model *m, const char *path, sa_dtype dt, const sa_tokenizer *tok, sa_err *err) {
     if (dt != SA_DTYPE_F32 && dt != SA_DTYPE_F16 && dt != SA_DTYPE_BF16 && dt != SA_DTYPE_Q8_0)
         return sa_err_set(err, SA_ERR_UNSUPPORTED, "save: GGUF export supports F32, F16, BF16 and Q8_0, not %s",
                           sa_dtype_name(dt));
@@ -256,6 +257,13 @@ sa_status sa_model_save_gguf(const sa_model *m, const char *path, sa_dtype dt, s
 #undef K
     if (!s && c->bos_id >= 0) s = sa_gguf_set_u32(u.w, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_id, err);
     if (!s && c->eos_id >= 0) s = sa_gguf_set_u32(u.w, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_id, err);
+    if (!s && tok) {
+        if (sa_tokenizer_vocab_size(tok) > c->vocab_size)
+            s = sa_err_set(err, SA_ERR_INVALID_ARG, "save: the tokenizer has %d tokens, the model only %d",
+                           sa_tokenizer_vocab_size(tok), c->vocab_size);
+        else
+            s = sa_tokenizer_export_gguf(tok, u.w, c->vocab_size, err);
+    }
     if (!s) s = for_each_weight(m, gguf_add, &u, err);
     if (!s) s = sa_gguf_write(u.w, path, err);
     sa_gguf_writer_free(u.w);

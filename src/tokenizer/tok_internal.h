@@ -169,4 +169,10 @@ sa_status sa_unicode_nfc(const char *s, size_t n, sa_strbuf *out);
  * treats the whole text as one word, which gives the same ids, slower. */
 void sa_tok_spm_prepare(sa_tokenizer *tok);
 
+/* ---- merges as loaded (kept after finalize, for export) ------------------------- */
+size_t sa_tok_n_merges(const sa_tokenizer *tok);
+/* Merge i (in load order): left and right piece bytes and its rank. */
+bool sa_tok_merge_at(const sa_tokenizer *tok, size_t i, const char **l, size_t *llen, const char **r, size_t *rlen,
+                     int32_t *rank);
+
 #endif

@@ -427,6 +427,21 @@ size_t sa_tok_merges_dropped(const sa_tokenizer *tok) {
 
 /* ---- public: lifecycle and load dispatch ------------------------------------------ */
 
+size_t sa_tok_n_merges(const sa_tokenizer *tok) { return tok->pending_merges ? tok->pending_merges->n : 0; }
+
+bool sa_tok_merge_at(const sa_tokenizer *tok, size_t i, const char **l, size_t *llen, const char **r, size_t *rlen,
+                     int32_t *rank) {
+    const struct sa_tok_merge_list *ml = tok->pending_merges;
+    if (!ml || i >= ml->n) return false;
+    const sa_tok_merge_item *it = &ml->items[i];
+    *l = ml->arena.buf + it->loff;
+    *llen = it->llen;
+    *r = ml->arena.buf + it->roff;
+    *rlen = it->rlen;
+    *rank = it->rank;
+    return true;
+}
+
 void sa_tokenizer_free(sa_tokenizer *tok) {
     if (!tok) return;
     if (tok->pieces)
