@@ -24,22 +24,22 @@
 
 typedef float sa_v16 __attribute__((vector_size(64)));
 
-static inline sa_v16 sa_v16_load(const float *p) {
+static inline __attribute__((always_inline)) sa_v16 sa_v16_load(const float *p) {
     sa_v16 v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void sa_v16_store(float *p, sa_v16 v) { memcpy(p, &v, sizeof v); }
+static inline __attribute__((always_inline)) void sa_v16_store(float *p, sa_v16 v) { memcpy(p, &v, sizeof v); }
 
-static inline float sa_v16_sum(sa_v16 v) {
+static inline __attribute__((always_inline)) float sa_v16_sum(sa_v16 v) {
     float s = 0;
     for (int i = 0; i < 16; i++) s += v[i];
     return s;
 }
 
 /* sum a[i] * b[i] with a fixed association order */
-static inline float sa_dot(const float *a, const float *b, int64_t n) {
+static inline __attribute__((always_inline)) float sa_dot(const float *a, const float *b, int64_t n) {
     sa_v16 acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
     int64_t i = 0;
     for (; i + 64 <= n; i += 64) {
@@ -55,7 +55,7 @@ static inline float sa_dot(const float *a, const float *b, int64_t n) {
 }
 
 /* y[i] += a * x[i] */
-static inline void sa_axpy(float *y, float a, const float *x, int64_t n) {
+static inline __attribute__((always_inline)) void sa_axpy(float *y, float a, const float *x, int64_t n) {
     int64_t i = 0;
     sa_v16 va = {a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a};
     for (; i + 16 <= n; i += 16) sa_v16_store(y + i, sa_v16_load(y + i) + va * sa_v16_load(x + i));
