@@ -177,8 +177,10 @@ static void test_attention(sa_test *t) {
     ref.reference = true;
     uint64_t s = 4;
     /* T, pos0, extra S, heads, kv heads, hd */
+    /* T >= 32 takes the GEMM path when built with OpenBLAS */
     int64_t cases[][6] = {{1, 0, 0, 1, 1, 4}, {1, 9, 3, 4, 2, 8}, {5, 0, 0, 6, 6, 16},
-                          {7, 3, 2, 9, 3, 64}, {16, 16, 0, 8, 1, 8}};
+                          {7, 3, 2, 9, 3, 64}, {16, 16, 0, 8, 1, 8}, {40, 0, 0, 4, 2, 16},
+                          {33, 20, 5, 9, 3, 64}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int64_t T = cases[c][0], pos0 = cases[c][1], S = pos0 + T + cases[c][2];
         int64_t H = cases[c][3], KVH = cases[c][4], hd = cases[c][5];
@@ -212,7 +214,8 @@ static void test_attention(sa_test *t) {
     /* several sequences in one call equal one call each (decode batches) */
     {
         int64_t H = 4, KVH = 2, hd = 16, stride = 40;
-        int64_t Ts[3] = {1, 5, 1}, p0[3] = {7, 0, 30};
+        /* a decode row, a prefill run (GEMM path) and another decode row */
+        int64_t Ts[3] = {1, 35, 1}, p0[3] = {7, 0, 30};
         float *kcs[3], *vcs[3];
         sa_attn_seq seqs[3];
         int64_t rows = 0;

@@ -10,6 +10,11 @@
 #include <cblas.h>
 #endif
 
+/* Up to this many rows use gemm_small_rows instead of sgemm. */
+#ifndef SA_SMALL_M
+#define SA_SMALL_M 16
+#endif
+
 static void matmul_ref(float *out, const float *x, const float *w, const float *bias,
                        int64_t M, int64_t N, int64_t K) {
     for (int64_t m = 0; m < M; m++)
@@ -24,6 +29,19 @@ static void matmul_ref(float *out, const float *x, const float *w, const float *
 SA_CLONES static void gemv_rows(float *out, const float *x, const float *w, const float *bias, int64_t n0,
                                 int64_t n1, int64_t K) {
     for (int64_t n = n0; n < n1; n++) out[n] = sa_dot(x, w + n * K, K) + (bias ? bias[n] : 0.0f);
+}
+
+/* rows [n0, n1) of a product with a few input rows: each weight row is
+ * read from memory once and used for all M inputs while it sits in L1 —
+ * the bandwidth-bound shape of a batched decode step, where sgemm's packing
+ * costs more than it saves */
+SA_CLONES static void gemm_small_rows(float *out, const float *x, const float *w, const float *bias, int64_t M,
+                                      int64_t N, int64_t n0, int64_t n1, int64_t K) {
+    for (int64_t n = n0; n < n1; n++) {
+        const float *wr = w + n * K;
+        float b = bias ? bias[n] : 0.0f;
+        for (int64_t m = 0; m < M; m++) out[m * N + n] = sa_dot(x + m * K, wr, K) + b;
+    }
 }
 
 static void gemv(const sa_kernels *k, float *out, const float *x, const float *w,
@@ -44,6 +62,15 @@ void sa_matmul_fwd(const sa_kernels *k, float *out, const float *x, const float 
     }
     if (M == 1) {
         gemv(k, out, x, w, bias, N, K);
+        return;
+    }
+    if (M <= SA_SMALL_M) {
+        int nt = k->n_threads;
+        (void)nt;
+#ifdef SA_HAVE_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+        for (int t = 0; t < nt; t++) gemm_small_rows(out, x, w, bias, M, N, N * t / nt, N * (t + 1) / nt, K);
         return;
     }
 #ifdef SA_HAVE_OPENBLAS
