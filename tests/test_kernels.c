@@ -88,6 +88,13 @@ static void test_rmsnorm_softmax_swiglu(sa_test *t) {
         sa_swiglu_fwd(&fast, a, x, u, M * D);
         sa_swiglu_fwd(&ref, b, x, u, M * D);
         SA_CHECK(t, max_rel_err(a, b, M * D) < 1e-5);
+        /* the fused-rows form equals the plain one on [gate | up] rows */
+        if (D % 2 == 0) {
+            sa_swiglu_rows_fwd(&fast, a, x, M, D / 2);
+            for (int64_t m = 0; m < M; m++)
+                sa_swiglu_fwd(&ref, b + m * (D / 2), x + m * D, x + m * D + D / 2, D / 2);
+            SA_CHECK(t, max_rel_err(a, b, M * (D / 2)) < 1e-5);
+        }
         free(x); free(w); free(u); free(a); free(b); free(ra); free(rb);
     }
     /* RMSNorm of (3, 4) with unit weight: rms = sqrt(12.5) */

@@ -64,6 +64,10 @@ void sa_softmax_fwd(const sa_kernels *k, float *out, const float *x, int64_t M, 
 void sa_swiglu_fwd(const sa_kernels *k, float *out, const float *gate, const float *up,
                    int64_t n);
 
+/* SwiGLU over M rows of a fused [gate | up] product: gu is [M, 2F], out
+ * [M, F] with out[m, i] = silu(gu[m, i]) * gu[m, F + i]. */
+void sa_swiglu_rows_fwd(const sa_kernels *k, float *out, const float *gu, int64_t M, int64_t F);
+
 /* Embedding lookup: out[i,:] = table[ids[i],:]. Fails with SA_ERR_RANGE
  * (naming the position and id) if an id is outside [0, vocab). */
 sa_status sa_embedding_fwd(const sa_kernels *k, float *out, const float *table,

@@ -108,7 +108,9 @@ typedef struct sa_model {
     sa_model_config cfg;
     sa_model_weights w;
     sa_model_format format;
-    float *storage;            /* the one fp32 allocation every pointer above lives in */
+    float *storage;            /* the one fp32 allocation every pointer above lives in;
+                                * per layer wq|wk|wv|wo|... with wq, wk, wv adjacent (and
+                                * bq, bk, bv; w_gate, w_up) so the forward fuses them */
     size_t storage_floats;
     sa_rope_table rope;        /* cos/sin for positions [0, max_seq_len) */
 } sa_model;
@@ -156,7 +158,7 @@ sa_status sa_kv_cache_copy_prefix(sa_kv_cache *dst, const sa_kv_cache *src, int3
 
 typedef struct sa_model_state {
     int32_t max_rows, max_ctx;
-    float *x, *xb, *q, *k, *v, *att_out, *hb, *hb2; /* per row activations */
+    float *x, *xb, *q, *k, *v, *att_out, *hb, *hb2, *qkv; /* per row activations */
     float *att;    /* [max_rows, n_heads, max_ctx] attention probabilities */
     float *logits; /* [max_rows, vocab] */
     int32_t *pos;  /* [max_rows] positions of the current call */

@@ -64,14 +64,15 @@ sa_status sa_model_state_init(sa_model_state *st, const sa_model_config *c, int3
     st->v = sa_aligned_alloc(R, kvd * sizeof(float));
     st->att_out = sa_aligned_alloc(R, qd * sizeof(float));
     st->hb = sa_aligned_alloc(R, (size_t)c->hidden_dim * sizeof(float));
-    st->hb2 = sa_aligned_alloc(R, (size_t)c->hidden_dim * sizeof(float));
+    st->hb2 = sa_aligned_alloc(R, (size_t)2 * c->hidden_dim * sizeof(float));
+    st->qkv = sa_aligned_alloc(R, (qd + 2 * kvd) * sizeof(float));
     size_t natt = 0;
     bool ok = sa_size_mul(R * (size_t)c->n_heads, (size_t)max_ctx, &natt);
     st->att = ok ? sa_aligned_alloc(natt, sizeof(float)) : NULL;
     st->logits = sa_aligned_alloc(R, (size_t)c->vocab_size * sizeof(float));
     st->pos = sa_malloc_array(R, sizeof(int32_t));
     st->seqs = sa_malloc_array(R, sizeof(sa_attn_seq));
-    if (!st->x || !st->xb || !st->q || !st->k || !st->v || !st->att_out || !st->hb || !st->hb2 || !st->att ||
+    if (!st->x || !st->xb || !st->q || !st->k || !st->v || !st->att_out || !st->hb || !st->hb2 || !st->qkv || !st->att ||
         !st->logits || !st->pos || !st->seqs) {
         sa_model_state_free(st);
         return sa_err_set(err, SA_ERR_NOMEM, "model state: cannot allocate buffers for %d rows x %d positions",
@@ -84,7 +85,7 @@ sa_status sa_model_state_init(sa_model_state *st, const sa_model_config *c, int3
 
 void sa_model_state_free(sa_model_state *st) {
     free(st->x); free(st->xb); free(st->q); free(st->k); free(st->v);
-    free(st->att_out); free(st->hb); free(st->hb2); free(st->att); free(st->logits); free(st->pos); free(st->seqs);
+    free(st->att_out); free(st->hb); free(st->hb2); free(st->qkv); free(st->att); free(st->logits); free(st->pos); free(st->seqs);
     memset(st, 0, sizeof *st);
 }
 
@@ -122,6 +123,8 @@ sa_status sa_model_forward(const sa_model *m, sa_model_state *st, const sa_kerne
                            const sa_batch_row *rows, int32_t n, sa_err *err) {
     sa_status s = check_rows(m, st, rows, n, err);
     if (s) return s;
+    /* the fused products below rely on sa_model_alloc's layout */
+    SA_ASSERT(m->w.layers[0].wk == m->w.layers[0].wq + (size_t)m->cfg.n_heads * m->cfg.head_dim * m->cfg.dim);
     const sa_model_config *c = &m->cfg;
     const int64_t D = c->dim, H = c->n_heads, KVH = c->n_kv_heads, hd = c->head_dim, F = c->hidden_dim;
     const int64_t qd = H * hd, kvd = KVH * hd, V = c->vocab_size;
@@ -134,9 +137,16 @@ sa_status sa_model_forward(const sa_model *m, sa_model_state *st, const sa_kerne
         const sa_layer_weights *L = &m->w.layers[l];
         /* attention block */
         sa_rmsnorm_fwd(k, st->xb, NULL, st->x, L->attn_norm, n, D, c->norm_eps);
-        sa_matmul_fwd(k, st->q, st->xb, L->wq, L->bq, n, qd, D);
-        sa_matmul_fwd(k, st->k, st->xb, L->wk, L->bk, n, kvd, D);
-        sa_matmul_fwd(k, st->v, st->xb, L->wv, L->bv, n, kvd, D);
+        /* wq, wk, wv (and their biases) are adjacent in the model's storage:
+         * one [qd + 2 kvd, D] product, then split into q, k, v */
+        const int64_t qkvd = qd + 2 * kvd;
+        sa_matmul_fwd(k, st->qkv, st->xb, L->wq, L->bq, n, qkvd, D);
+        for (int32_t r = 0; r < n; r++) {
+            const float *row = st->qkv + (int64_t)r * qkvd;
+            memcpy(st->q + r * qd, row, (size_t)qd * sizeof(float));
+            memcpy(st->k + r * kvd, row + qd, (size_t)kvd * sizeof(float));
+            memcpy(st->v + r * kvd, row + qd + kvd, (size_t)kvd * sizeof(float));
+        }
         sa_rope_fwd(k, st->q, &m->rope, pos, n, H);
         sa_rope_fwd(k, st->k, &m->rope, pos, n, KVH);
         for (int32_t r = 0; r < n; r++) {
@@ -160,9 +170,9 @@ sa_status sa_model_forward(const sa_model *m, sa_model_state *st, const sa_kerne
         add_inplace(st->x, st->xb, (size_t)n * D);
         /* MLP block */
         sa_rmsnorm_fwd(k, st->xb, NULL, st->x, L->ffn_norm, n, D, c->norm_eps);
-        sa_matmul_fwd(k, st->hb, st->xb, L->w_gate, NULL, n, F, D);
-        sa_matmul_fwd(k, st->hb2, st->xb, L->w_up, NULL, n, F, D);
-        sa_swiglu_fwd(k, st->hb, st->hb, st->hb2, (int64_t)n * F);
+        /* w_gate and w_up are adjacent too: one [2F, D] product, rows [gate | up] */
+        sa_matmul_fwd(k, st->hb2, st->xb, L->w_gate, NULL, n, 2 * F, D);
+        sa_swiglu_rows_fwd(k, st->hb, st->hb2, n, F);
         sa_matmul_fwd(k, st->xb, st->hb, L->w_down, NULL, n, D, F);
         add_inplace(st->x, st->xb, (size_t)n * D);
     }
