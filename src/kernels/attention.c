@@ -29,11 +29,12 @@ static void attend_ref(float *o, float *p, const float *q, const float *kc, cons
     }
 }
 
-SA_CLONES static void attend(float *o, float *p, const float *q, const float *kc, const float *vc, int64_t n_ctx,
-                             int64_t kv_stride, int64_t hd) {
-    float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
+/* Softmax of one causal score row in place: scale, keep [0, n_ctx), zero
+ * the rest up to S. */
+static inline __attribute__((always_inline)) void softmax_causal_row(float *p, int64_t n_ctx, int64_t S, float scale) {
+    float mx = -INFINITY;
     for (int64_t s = 0; s < n_ctx; s++) {
-        p[s] = sa_dot(q, kc + s * kv_stride, hd) * scale;
+        p[s] *= scale;
         mx = p[s] > mx ? p[s] : mx;
     }
     float sum = 0;
@@ -42,11 +43,16 @@ SA_CLONES static void attend(float *o, float *p, const float *q, const float *kc
         sum += p[s];
     }
     float inv = 1.0f / sum;
+    for (int64_t s = 0; s < n_ctx; s++) p[s] *= inv;
+    if (S > n_ctx) memset(p + n_ctx, 0, (size_t)(S - n_ctx) * sizeof(float));
+}
+
+SA_CLONES static void attend(float *o, float *p, const float *q, const float *kc, const float *vc, int64_t n_ctx,
+                             int64_t kv_stride, int64_t hd) {
+    for (int64_t s = 0; s < n_ctx; s++) p[s] = sa_dot(q, kc + s * kv_stride, hd);
+    softmax_causal_row(p, n_ctx, n_ctx, 1.0f / sqrtf((float)hd));
     memset(o, 0, (size_t)hd * sizeof(float));
-    for (int64_t s = 0; s < n_ctx; s++) {
-        p[s] *= inv;
-        sa_axpy(o, p[s], vc + s * kv_stride, hd);
-    }
+    for (int64_t s = 0; s < n_ctx; s++) sa_axpy(o, p[s], vc + s * kv_stride, hd);
 }
 
 /* index of the sequence holding row r (seqs ordered by row0) */
@@ -61,22 +67,8 @@ static int64_t seq_of_row(const sa_attn_seq *seqs, int64_t n, int64_t r) {
 }
 
 #ifdef SA_HAVE_OPENBLAS
-/* Softmax of one causal score row in place: scale, keep [0, n_ctx), zero
- * the rest up to S. */
-SA_CLONES static void softmax_causal_row(float *p, int64_t n_ctx, int64_t S, float scale) {
-    float mx = -INFINITY;
-    for (int64_t s = 0; s < n_ctx; s++) {
-        p[s] *= scale;
-        mx = p[s] > mx ? p[s] : mx;
-    }
-    float sum = 0;
-    for (int64_t s = 0; s < n_ctx; s++) {
-        p[s] = expf(p[s] - mx);
-        sum += p[s];
-    }
-    float inv = 1.0f / sum;
-    for (int64_t s = 0; s < n_ctx; s++) p[s] *= inv;
-    if (S > n_ctx) memset(p + n_ctx, 0, (size_t)(S - n_ctx) * sizeof(float));
+SA_CLONES static void softmax_row_clone(float *p, int64_t n_ctx, int64_t S, float scale) {
+    softmax_causal_row(p, n_ctx, S, scale);
 }
 
 /* A long run of queries (prefill): per head, scores = Q K^T and out = P V
@@ -99,7 +91,7 @@ static void attend_seq_gemm(const sa_kernels *k, float *out, float *att, const f
 #pragma omp parallel for num_threads(nt) schedule(static)
 #endif
         for (int64_t t = 0; t < T; t++)
-            softmax_causal_row(ph + t * n_heads * att_stride, sq->pos0 + t + 1, S, scale);
+            softmax_row_clone(ph + t * n_heads * att_stride, sq->pos0 + t + 1, S, scale);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)S, 1.0f, ph,
                     (int)(n_heads * att_stride), vh, (int)kv_stride, 0.0f, oh, (int)(n_heads * hd));
     }

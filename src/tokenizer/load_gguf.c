@@ -117,19 +117,6 @@ static uint32_t attr_of_type(int32_t type) {
     }
 }
 
-/* Value of a "<0xXX>" piece, or -1. */
-static int byte_piece(const char *p, size_t n) {
-    if (n != 6 || memcmp(p, "<0x", 3) != 0 || p[5] != '>') return -1;
-    int v = 0;
-    for (int k = 3; k < 5; k++) {
-        char ch = p[k];
-        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-        if (d < 0) return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
 static sa_status load_merges(gguf_ctx *c, sa_tokenizer *tok, int64_t ki) {
     const char *key = K_PREFIX "merges";
     if (sa_gguf_arr_type(c->g, ki) != SA_GGUF_TYPE_STRING)
@@ -298,7 +285,7 @@ static sa_status load(gguf_ctx *c, sa_tokenizer **out) {
         if ((attr & SA_TOKEN_ATTR_BYTE) && type != SA_TOK_TYPE_SPM)
             attr = SA_TOKEN_ATTR_NORMAL; /* byte-level BPE covers bytes through its mapping */
         if (attr & SA_TOKEN_ATTR_BYTE) {
-            int b = byte_piece(p, len);
+            int b = sa_tok_byte_piece_value(p, len);
             if (b < 0) {
                 s = sa_err_set(c->err, SA_ERR_FORMAT,
                                "%s: " K_PREFIX "tokens[%llu] \"%.*s\" has type byte but is not <0xXX>",

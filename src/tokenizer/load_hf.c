@@ -93,19 +93,6 @@ static json_int_t vocab_max_id(const json_t *vocab) {
     return mx;
 }
 
-/* Ids with no piece (holes in a vocab) get a unique placeholder so the
- * string table stays consistent; they are marked UNUSED. */
-static sa_status fill_holes(sa_tokenizer *tok, sa_err *err) {
-    for (int32_t id = 0; id < tok->n_vocab; id++) {
-        if (tok->pieces[id]) continue;
-        char name[48];
-        int n = snprintf(name, sizeof name, "[sa:unused:%d]", id);
-        if (sa_tok_set_piece(tok, id, name, (size_t)n, 0.0f, SA_TOKEN_ATTR_UNUSED))
-            return sa_err_set(err, SA_ERR_NOMEM, "tokenizer: out of memory");
-    }
-    return SA_OK;
-}
-
 /* A merge line "left right": exactly one separating space. */
 static sa_status add_merge_line(sa_tokenizer *tok, const char *s, size_t n, int32_t rank,
                                 const char *path, size_t lineno, sa_err *err) {
@@ -343,24 +330,14 @@ static sa_status set_added_tokens(sa_tokenizer *tok, const json_t *added, const 
     return SA_OK;
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
 static void mark_spm_pieces(sa_tokenizer *tok) {
     for (int32_t id = 0; id < tok->n_vocab; id++) {
         const char *p = tok->pieces[id];
-        if (tok->piece_len[id] == 6 && p[0] == '<' && p[1] == '0' && p[2] == 'x' && p[5] == '>') {
-            int hi = hexval(p[3]), lo = hexval(p[4]);
-            if (hi >= 0 && lo >= 0) {
-                unsigned v = (unsigned)(hi * 16 + lo);
-                tok->attrs[id] |= SA_TOKEN_ATTR_BYTE;
-                tok->attrs[id] &= ~(uint32_t)(SA_TOKEN_ATTR_CONTROL | SA_TOKEN_ATTR_USER_DEFINED);
-                tok->byte_ids[v] = id;
-            }
+        int v = sa_tok_byte_piece_value(p, tok->piece_len[id]);
+        if (v >= 0) {
+            tok->attrs[id] |= SA_TOKEN_ATTR_BYTE;
+            tok->attrs[id] &= ~(uint32_t)(SA_TOKEN_ATTR_CONTROL | SA_TOKEN_ATTR_USER_DEFINED);
+            tok->byte_ids[v] = id;
         }
     }
 }
@@ -400,7 +377,7 @@ static sa_status load_hf_json_doc(sa_tokenizer **out, const json_t *root, const 
     rx_list rl = {0};
     if ((st = fill_vocab(tok, vocab, path, err))) goto fail;
     if ((st = set_added_tokens(tok, added, path, err))) goto fail;
-    if ((st = fill_holes(tok, err))) goto fail;
+    if ((st = sa_tok_fill_holes(tok, err))) goto fail;
     if ((st = sa_tok_finalize(tok, err))) goto fail; /* lookups for ambiguous merges */
     json_array_foreach(merges, i, it) {
         if (i >= INT32_MAX) {
@@ -568,7 +545,7 @@ sa_status sa_tok_load_vocab_merges(sa_tokenizer **out, const char *vocab_json, c
         goto done;
     }
     tok->type = SA_TOK_TYPE_BPE;
-    if ((st = fill_vocab(tok, vocab, vocab_json, err)) || (st = fill_holes(tok, err))) goto done;
+    if ((st = fill_vocab(tok, vocab, vocab_json, err)) || (st = sa_tok_fill_holes(tok, err))) goto done;
     size_t mlen;
     if ((st = sa_file_read_all(merges_txt, MAX_JSON_BYTES, &mbuf, &mlen, err))) goto done;
     size_t pos = 0, lineno = 0;

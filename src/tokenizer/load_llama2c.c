@@ -18,17 +18,6 @@
 #include "sa/strbuf.h"
 #include "tok_internal.h"
 
-static int byte_piece(const char *p, size_t n) {
-    if (n != 6 || memcmp(p, "<0x", 3) != 0 || p[5] != '>') return -1;
-    int v = 0;
-    for (int k = 3; k < 5; k++) {
-        char ch = p[k];
-        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-        if (d < 0) return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
 
 static bool piece_is(const sa_llama2c_vocab *v, int32_t i, const char *s) {
     return i < v->n && v->lens[i] == strlen(s) && memcmp(v->pieces[i], s, v->lens[i]) == 0;
@@ -75,7 +64,7 @@ sa_status sa_tok_load_llama2c(sa_tokenizer **out, const char *path, sa_err *err)
         } else if (i == 1 || i == 2) {
             attr = SA_TOKEN_ATTR_CONTROL;
             s = sa_strbuf_puts(&sb, i == 1 ? "<s>" : "</s>");
-        } else if ((b = byte_piece(p, n)) >= 0) {
+        } else if ((b = sa_tok_byte_piece_value(p, n)) >= 0) {
             attr = SA_TOKEN_ATTR_BYTE;
             if (tok->byte_ids[b] < 0) tok->byte_ids[b] = i;
             tok->byte_fallback = true;

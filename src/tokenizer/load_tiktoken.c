@@ -20,18 +20,6 @@
 
 #define MAX_VOCAB (1 << 24)
 
-/* Ranks with no token (cl100k has none at 100256) get a unique placeholder. */
-static sa_status fill_holes(sa_tokenizer *tok, sa_err *err) {
-    for (int32_t id = 0; id < tok->n_vocab; id++) {
-        if (tok->pieces[id]) continue;
-        char name[48];
-        int n = snprintf(name, sizeof name, "[sa:unused:%d]", id);
-        if (sa_tok_set_piece(tok, id, name, (size_t)n, 0.0f, SA_TOKEN_ATTR_UNUSED))
-            return sa_err_set(err, SA_ERR_NOMEM, "tokenizer: out of memory");
-    }
-    return SA_OK;
-}
-
 static int b64val(unsigned char c) {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -165,7 +153,7 @@ sa_status sa_tok_load_tiktoken(sa_tokenizer **out, const char *path, sa_err *err
             goto done;
         }
     }
-    if ((st = fill_holes(tok, err)) || (st = sa_tok_finalize(tok, err))) goto done;
+    if ((st = sa_tok_fill_holes(tok, err)) || (st = sa_tok_finalize(tok, err))) goto done;
     /* merges: every split of every token into two tokens, at the token's rank */
     for (int32_t id = 0; id <= (int32_t)max_rank; id++) {
         if (tok->attrs[id] != SA_TOKEN_ATTR_NORMAL) continue;

@@ -365,29 +365,13 @@ void sa_tok_spm_prepare(sa_tokenizer *tok) {
     }
 }
 
-/* Value of a "<0xXX>" piece, or -1. */
-static int byte_piece_value(const char *p, size_t n) {
-    if (n != 6 || p[0] != '<' || p[1] != '0' || p[2] != 'x' || p[5] != '>') return -1;
-    int v = 0;
-    for (int i = 3; i < 5; i++) {
-        char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                     : -1;
-        if (d < 0) return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
 sa_status sa_tok_spm_decode_piece(const sa_tokenizer *tok, int32_t id, sa_strbuf *out) {
     SA_ASSERT(tok && out);
     if (id < 0 || id >= tok->n_vocab) return SA_ERR_RANGE;
     const char *p = tok->pieces[id];
     size_t n = tok->piece_len[id];
     if (tok->attrs[id] & SA_TOKEN_ATTR_BYTE) {
-        int v = byte_piece_value(p, n);
+        int v = sa_tok_byte_piece_value(p, n);
         if (v >= 0) return sa_strbuf_putc(out, (char)v);
     }
     /* copy, turning each "▁" into a space */

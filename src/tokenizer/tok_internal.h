@@ -169,6 +169,12 @@ sa_status sa_unicode_nfc(const char *s, size_t n, sa_strbuf *out);
  * treats the whole text as one word, which gives the same ids, slower. */
 void sa_tok_spm_prepare(sa_tokenizer *tok);
 
+/* Value of a SentencePiece byte piece "<0xXX>" (hex digits in either case), or -1. */
+int sa_tok_byte_piece_value(const char *p, size_t n);
+/* Give every id without a piece (a hole in the vocabulary) a unique
+ * "[sa:unused:<id>]" placeholder marked UNUSED, so lookups stay consistent. */
+sa_status sa_tok_fill_holes(sa_tokenizer *tok, sa_err *err);
+
 /* ---- merges as loaded (kept after finalize, for export) ------------------------- */
 size_t sa_tok_n_merges(const sa_tokenizer *tok);
 /* Merge i (in load order): left and right piece bytes and its rank. */

@@ -427,6 +427,29 @@ size_t sa_tok_merges_dropped(const sa_tokenizer *tok) {
 
 /* ---- public: lifecycle and load dispatch ------------------------------------------ */
 
+int sa_tok_byte_piece_value(const char *p, size_t n) {
+    if (n != 6 || memcmp(p, "<0x", 3) != 0 || p[5] != '>') return -1;
+    int v = 0;
+    for (int k = 3; k < 5; k++) {
+        char c = p[k];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+sa_status sa_tok_fill_holes(sa_tokenizer *tok, sa_err *err) {
+    for (int32_t id = 0; id < tok->n_vocab; id++) {
+        if (tok->pieces[id]) continue;
+        char name[48];
+        int n = snprintf(name, sizeof name, "[sa:unused:%d]", id);
+        if (sa_tok_set_piece(tok, id, name, (size_t)n, 0.0f, SA_TOKEN_ATTR_UNUSED))
+            return sa_err_set(err, SA_ERR_NOMEM, "tokenizer: out of memory");
+    }
+    return SA_OK;
+}
+
 size_t sa_tok_n_merges(const sa_tokenizer *tok) { return tok->pending_merges ? tok->pending_merges->n : 0; }
 
 bool sa_tok_merge_at(const sa_tokenizer *tok, size_t i, const char **l, size_t *llen, const char **r, size_t *rlen,
