@@ -130,6 +130,73 @@ typedef struct sa_attn_seq {
 void sa_attention_fwd(const sa_kernels *k, float *out, float *att, const float *q, const sa_attn_seq *seqs,
                       int64_t n_seqs, int64_t att_stride, int64_t n_heads, int64_t n_kv_heads, int64_t hd);
 
+/* ---- backward passes ---------------------------------------------------------
+ * Each backward sits in the same source file as its forward. Arguments go
+ * gradients out, saved-for-backward, upstream gradient and inputs, weights,
+ * dims. Gradients of PARAMETERS (dw, db, dtable, and the per-sequence dk/dv
+ * which several query rows share) ACCUMULATE (+=): zero them once per step.
+ * Gradients of ACTIVATIONS OVERWRITE (=). No backward allocates; attention
+ * takes a caller-provided scratch buffer. Like the forwards, k->reference
+ * selects a naive serial implementation (double accumulation). */
+
+/* From out = x w^T + b: dx[M,K] = dout w (OVERWRITE; NULL skips it),
+ * dw[N,K] += dout^T x (ACCUMULATE), db[N] += column sums of dout
+ * (ACCUMULATE; NULL skips it). dout is [M,N]. */
+void sa_matmul_bwd(const sa_kernels *k, float *dx, float *dw, float *db, const float *dout,
+                   const float *x, const float *w, int64_t M, int64_t N, int64_t K);
+
+/* RMSNorm: dx[M,D] (OVERWRITE), dw[D] (ACCUMULATE). rstd[M] is what the
+ * forward saved; x and w are the forward's inputs. dx may alias dout. */
+void sa_rmsnorm_bwd(const sa_kernels *k, float *dx, float *dw, const float *dout, const float *x,
+                    const float *rstd, const float *w, int64_t M, int64_t D);
+
+/* RoPE: dx[T, n_heads, head_dim] holds dL/d(rotated) on entry and
+ * dL/d(input) on return (OVERWRITE in place): the gradient is rotated by
+ * -angle, the transpose of the forward rotation. */
+void sa_rope_bwd(const sa_kernels *k, float *dx, const sa_rope_table *t, const int32_t *pos,
+                 int64_t T, int64_t n_heads);
+
+/* Row-wise softmax: dx[M,N] = y * (dout - <dout, y>) (OVERWRITE), y is the
+ * forward's output. dx may alias dout. */
+void sa_softmax_bwd(const sa_kernels *k, float *dx, const float *dout, const float *y, int64_t M,
+                    int64_t N);
+
+/* SwiGLU out = silu(gate) * up: dgate, dup (both OVERWRITE) over n
+ * elements. Neither may alias dout, gate or up. */
+void sa_swiglu_bwd(const sa_kernels *k, float *dgate, float *dup, const float *dout,
+                   const float *gate, const float *up, int64_t n);
+
+/* Embedding: dtable[ids[i], :] += dout[i, :] (ACCUMULATE). ids must be the
+ * ones sa_embedding_fwd accepted (in range). Race-free: repeated ids are
+ * summed in order. */
+void sa_embedding_bwd(const sa_kernels *k, float *dtable, const int32_t *ids, const float *dout,
+                      int64_t n, int64_t D);
+
+/* Causal GQA attention for ONE sequence (rows 0..T-1 at positions pos0 ..
+ * pos0+T-1, keys/values kc, vc [S, n_kv_heads, hd] with S >= pos0 + T),
+ * scale 1/sqrt(hd). dq [T, n_heads, hd] (OVERWRITE); dk, dv [S, n_kv_heads,
+ * hd] (ACCUMULATE: several query rows and heads share one key; rows at and
+ * past pos0 + T are not touched). att is the probabilities
+ * sa_attention_fwd saved ([T, n_heads, att_stride]); scratch holds
+ * T * n_heads * att_stride floats. */
+void sa_attention_bwd(const sa_kernels *k, float *dq, float *dk, float *dv, const float *dout,
+                      const float *att, const float *q, const float *kc, const float *vc, int64_t T,
+                      int64_t pos0, int64_t att_stride, int64_t n_heads, int64_t n_kv_heads,
+                      int64_t hd, float *scratch);
+
+/* Softmax cross-entropy over logits [M,V] with targets [M]. mask[M] (NULL =
+ * every row counts) marks rows that count with 1. *loss_out is the mean of
+ * -log softmax(logits)[target] over counted rows (0 if none), computed with
+ * a max-subtracted log-sum-exp in double. dlogits [M,V] (OVERWRITE; NULL =
+ * loss only; may alias logits) receives d(*loss_out)/d(logits), i.e. already
+ * divided by the counted-row count; rows with mask 0 get zeros.
+ * *n_counted (may be NULL) receives the count. A counted row whose target
+ * is outside [0, V) fails with SA_ERR_RANGE before anything is written. */
+sa_status sa_cross_entropy_fwd_bwd(const sa_kernels *k, float *loss_out, float *dlogits,
+                                   const float *logits, const int32_t *targets,
+                                   const uint8_t *mask, int64_t M, int64_t V,
+                                   int64_t *n_counted, sa_err *err);
+
 #ifdef __cplusplus
 }
 #endif
