@@ -147,3 +147,151 @@ void sa_attention_fwd(const sa_kernels *k, float *out, float *att, const float *
         if (S > n_ctx) memset(p + n_ctx, 0, (size_t)(S - n_ctx) * sizeof(float));
     }
 }
+
+/* ---- backward ----------------------------------------------------------------
+ * Per query row x = (t, h) over its keys j <= pos0 + t, with p the saved
+ * probabilities and g = dout[x]:
+ *   dp_j = <g, v_j>,  ds_j = p_j (dp_j - sum_i p_i dp_i),
+ *   dq = scale sum_j ds_j k_j,  dk_j += scale ds_j q,  dv_j += p_j g.
+ * ds goes to scratch; dq is per row, dk/dv are summed per (kv head, key)
+ * so no two threads add into one row. */
+
+static void attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout, const float *att,
+                              const float *q, const float *kc, const float *vc, int64_t T, int64_t pos0,
+                              int64_t att_stride, int64_t n_heads, int64_t n_kv_heads, int64_t hd,
+                              float *scratch) {
+    int64_t group = n_heads / n_kv_heads, kv_stride = n_kv_heads * hd;
+    double scale = 1.0 / sqrt((double)hd);
+    for (int64_t x = 0; x < T * n_heads; x++) {
+        int64_t t = x / n_heads, h = x % n_heads, n_ctx = pos0 + t + 1;
+        const float *p = att + x * att_stride, *g = dout + x * hd, *qr = q + x * hd;
+        const float *kr = kc + (h / group) * hd, *vr = vc + (h / group) * hd;
+        float *ds = scratch + x * att_stride;
+        double c = 0;
+        for (int64_t j = 0; j < n_ctx; j++) {
+            double d = 0;
+            for (int64_t i = 0; i < hd; i++) d += (double)g[i] * vr[j * kv_stride + i];
+            ds[j] = (float)d;
+            c += p[j] * (double)ds[j]; /* the stored value, so one key gives exactly 0 */
+        }
+        for (int64_t j = 0; j < n_ctx; j++) ds[j] = (float)(p[j] * (ds[j] - c));
+        for (int64_t i = 0; i < hd; i++) {
+            double acc = 0;
+            for (int64_t j = 0; j < n_ctx; j++) acc += (double)ds[j] * kr[j * kv_stride + i];
+            dq[x * hd + i] = (float)(acc * scale);
+        }
+        for (int64_t j = 0; j < n_ctx; j++) {
+            float *dkr = dk + j * kv_stride + (h / group) * hd, *dvr = dv + j * kv_stride + (h / group) * hd;
+            for (int64_t i = 0; i < hd; i++) {
+                dkr[i] += (float)(scale * ds[j] * qr[i]);
+                dvr[i] += p[j] * g[i];
+            }
+        }
+    }
+}
+
+/* ds and dq of one query row */
+SA_CLONES static void attn_bwd_row(float *dq, float *ds, const float *p, const float *g, const float *kr,
+                                   const float *vr, int64_t n_ctx, int64_t kv_stride, int64_t hd, float scale) {
+    float c = 0;
+    for (int64_t j = 0; j < n_ctx; j++) {
+        ds[j] = sa_dot(g, vr + j * kv_stride, hd);
+        c += p[j] * ds[j];
+    }
+    memset(dq, 0, (size_t)hd * sizeof(float));
+    for (int64_t j = 0; j < n_ctx; j++) {
+        ds[j] = p[j] * (ds[j] - c);
+        sa_axpy(dq, scale * ds[j], kr + j * kv_stride, hd);
+    }
+}
+
+/* dk and dv of key j of one kv head: sums over the rows that see it */
+SA_CLONES static void attn_bwd_key(float *dkr, float *dvr, const float *ds, const float *att, const float *q,
+                                   const float *dout, int64_t j, int64_t t0, int64_t T, int64_t h0,
+                                   int64_t group, int64_t n_heads, int64_t att_stride, int64_t hd, float scale) {
+    for (int64_t t = t0; t < T; t++)
+        for (int64_t h = h0; h < h0 + group; h++) {
+            int64_t x = t * n_heads + h;
+            sa_axpy(dkr, scale * ds[x * att_stride + j], q + x * hd, hd);
+            sa_axpy(dvr, att[x * att_stride + j], dout + x * hd, hd);
+        }
+}
+
+#ifdef SA_HAVE_OPENBLAS
+SA_CLONES static void ds_row_clone(float *ds, const float *p, int64_t S) {
+    float c = 0;
+    for (int64_t j = 0; j < S; j++) c += p[j] * ds[j];
+    for (int64_t j = 0; j < S; j++) ds[j] = p[j] * (ds[j] - c);
+}
+
+/* Long sequences: per head, dP = dO V^T, dQ = scale dS K, dK += scale dS^T Q
+ * and dV += P^T dO as four sgemm calls; the zero probabilities past the
+ * causal limit make the masked entries of dS zero. Heads run in order, so
+ * the heads of a group add into dk/dv one after another. */
+static void attention_bwd_gemm(const sa_kernels *k, float *dq, float *dk, float *dv, const float *dout,
+                               const float *att, const float *q, const float *kc, const float *vc, int64_t T,
+                               int64_t pos0, int64_t att_stride, int64_t n_heads, int64_t n_kv_heads,
+                               int64_t hd, float *scratch) {
+    int64_t group = n_heads / n_kv_heads, kv_stride = n_kv_heads * hd, S = pos0 + T;
+    int ld = (int)(n_heads * hd), lda = (int)(n_heads * att_stride), ldk = (int)kv_stride;
+    float scale = 1.0f / sqrtf((float)hd);
+    openblas_set_num_threads(k->n_threads);
+    for (int64_t h = 0; h < n_heads; h++) {
+        int64_t off = (h / group) * hd;
+        const float *gh = dout + h * hd, *qh = q + h * hd, *ph = att + h * att_stride;
+        float *sh = scratch + h * att_stride, *dqh = dq + h * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)S, (int)hd, 1.0f, gh, ld, vc + off, ldk,
+                    0.0f, sh, lda);
+        int nt = k->n_threads;
+        (void)nt;
+#ifdef SA_HAVE_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+        for (int64_t t = 0; t < T; t++) ds_row_clone(sh + t * lda, ph + t * lda, S);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)S, scale, sh, lda, kc + off,
+                    ldk, 0.0f, dqh, ld);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)hd, (int)T, scale, sh, lda, qh, ld, 1.0f,
+                    dk + off, ldk);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)hd, (int)T, 1.0f, ph, lda, gh, ld, 1.0f,
+                    dv + off, ldk);
+    }
+}
+#endif
+
+void sa_attention_bwd(const sa_kernels *k, float *dq, float *dk, float *dv, const float *dout,
+                      const float *att, const float *q, const float *kc, const float *vc, int64_t T,
+                      int64_t pos0, int64_t att_stride, int64_t n_heads, int64_t n_kv_heads,
+                      int64_t hd, float *scratch) {
+    if (T <= 0) return;
+    if (k->reference) {
+        attention_bwd_ref(dq, dk, dv, dout, att, q, kc, vc, T, pos0, att_stride, n_heads, n_kv_heads, hd, scratch);
+        return;
+    }
+#ifdef SA_HAVE_OPENBLAS
+    if (T >= ATTN_GEMM_MIN_T) {
+        attention_bwd_gemm(k, dq, dk, dv, dout, att, q, kc, vc, T, pos0, att_stride, n_heads, n_kv_heads, hd,
+                           scratch);
+        return;
+    }
+#endif
+    int64_t group = n_heads / n_kv_heads, kv_stride = n_kv_heads * hd, S = pos0 + T;
+    float scale = 1.0f / sqrtf((float)hd);
+    int nt = T * n_heads < 2 ? 1 : k->n_threads;
+    (void)nt;
+#ifdef SA_HAVE_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 4)
+#endif
+    for (int64_t x = 0; x < T * n_heads; x++) {
+        int64_t t = x / n_heads, h = x % n_heads, off = (h / group) * hd;
+        attn_bwd_row(dq + x * hd, scratch + x * att_stride, att + x * att_stride, dout + x * hd, kc + off, vc + off,
+                     pos0 + t + 1, kv_stride, hd, scale);
+    }
+#ifdef SA_HAVE_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 4)
+#endif
+    for (int64_t y = 0; y < n_kv_heads * S; y++) {
+        int64_t g = y / S, j = y % S, t0 = j > pos0 ? j - pos0 : 0;
+        attn_bwd_key(dk + j * kv_stride + g * hd, dv + j * kv_stride + g * hd, scratch, att, q, dout, j, t0, T,
+                     g * group, group, n_heads, att_stride, hd, scale);
+    }
+}

@@ -89,3 +89,81 @@ void sa_matmul_fwd(const sa_kernels *k, float *out, const float *x, const float 
             out[m * N + n] = sa_dot(x + m * K, w + n * K, K) + (bias ? bias[n] : 0.0f);
 #endif
 }
+
+/* ---- backward ---------------------------------------------------------------- */
+
+static void matmul_bwd_ref(float *dx, float *dw, float *db, const float *dout, const float *x,
+                           const float *w, int64_t M, int64_t N, int64_t K) {
+    if (dx)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t kk = 0; kk < K; kk++) {
+                double acc = 0;
+                for (int64_t n = 0; n < N; n++) acc += (double)dout[m * N + n] * w[n * K + kk];
+                dx[m * K + kk] = (float)acc;
+            }
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t kk = 0; kk < K; kk++) {
+            double acc = 0;
+            for (int64_t m = 0; m < M; m++) acc += (double)dout[m * N + n] * x[m * K + kk];
+            dw[n * K + kk] += (float)acc;
+        }
+        if (db) {
+            double acc = 0;
+            for (int64_t m = 0; m < M; m++) acc += dout[m * N + n];
+            db[n] += (float)acc;
+        }
+    }
+}
+
+#ifndef SA_HAVE_OPENBLAS
+/* dx row m = sum_n dout[m,n] w[n,:] */
+SA_CLONES static void bwd_dx_rows(float *dx, const float *dout, const float *w, int64_t m0, int64_t m1,
+                                  int64_t N, int64_t K) {
+    for (int64_t m = m0; m < m1; m++) {
+        float *d = dx + m * K;
+        memset(d, 0, (size_t)K * sizeof(float));
+        for (int64_t n = 0; n < N; n++) sa_axpy(d, dout[m * N + n], w + n * K, K);
+    }
+}
+
+/* dw row n += sum_m dout[m,n] x[m,:] */
+SA_CLONES static void bwd_dw_rows(float *dw, const float *dout, const float *x, int64_t n0, int64_t n1,
+                                  int64_t M, int64_t N, int64_t K) {
+    for (int64_t n = n0; n < n1; n++)
+        for (int64_t m = 0; m < M; m++) sa_axpy(dw + n * K, dout[m * N + n], x + m * K, K);
+}
+#endif
+
+void sa_matmul_bwd(const sa_kernels *k, float *dx, float *dw, float *db, const float *dout,
+                   const float *x, const float *w, int64_t M, int64_t N, int64_t K) {
+    if (k->reference) {
+        matmul_bwd_ref(dx, dw, db, dout, x, w, M, N, K);
+        return;
+    }
+    if (db) { /* column sums in row order: deterministic and cheap next to the GEMMs */
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) db[n] += dout[m * N + n];
+    }
+#ifdef SA_HAVE_OPENBLAS
+    openblas_set_num_threads(k->n_threads);
+    if (dx)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)K, (int)N, 1.0f, dout, (int)N, w,
+                    (int)K, 0.0f, dx, (int)K);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)K, (int)M, 1.0f, dout, (int)N, x, (int)K,
+                1.0f, dw, (int)K);
+#else
+    /* split rows of each output across threads: no two threads write one row */
+    int nt = M * N * K > 32768 ? k->n_threads : 1;
+    (void)nt;
+    if (dx) {
+#ifdef SA_HAVE_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+        for (int t = 0; t < nt; t++) bwd_dx_rows(dx, dout, w, M * t / nt, M * (t + 1) / nt, N, K);
+    }
+#ifdef SA_HAVE_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+    for (int t = 0; t < nt; t++) bwd_dw_rows(dw, dout, x, N * t / nt, N * (t + 1) / nt, M, N, K);
+#endif
+}

@@ -39,3 +39,57 @@ void sa_rmsnorm_fwd(const sa_kernels *k, float *out, float *rstd, const float *x
     for (int64_t m = 0; m < M; m++)
         rmsnorm_row(out + m * D, rstd ? rstd + m : NULL, x + m * D, w, D, eps);
 }
+
+/* ---- backward ----------------------------------------------------------------
+ * y = x r w with r = (mean(x^2) + eps)^-1/2, so
+ *   dw_i += sum_m dy_i x_i r,   dx_i = r w_i dy_i - x_i r^3 / D * sum_j dy_j w_j x_j.
+ * dw is summed over all rows before dx overwrites anything, so dx may alias dout. */
+
+static void rmsnorm_bwd_ref(float *dx, float *dw, const float *dout, const float *x, const float *rstd,
+                            const float *w, int64_t M, int64_t D) {
+    for (int64_t i = 0; i < D; i++) {
+        double acc = 0;
+        for (int64_t m = 0; m < M; m++) acc += (double)dout[m * D + i] * x[m * D + i] * rstd[m];
+        dw[i] += (float)acc;
+    }
+    for (int64_t m = 0; m < M; m++) {
+        const float *dy = dout + m * D, *xr = x + m * D;
+        double r = rstd[m], dot = 0;
+        for (int64_t i = 0; i < D; i++) dot += (double)dy[i] * w[i] * xr[i];
+        double c = r * r * r * dot / (double)D;
+        for (int64_t i = 0; i < D; i++) dx[m * D + i] = (float)(r * w[i] * dy[i] - xr[i] * c);
+    }
+}
+
+void sa_rmsnorm_bwd(const sa_kernels *k, float *dx, float *dw, const float *dout, const float *x,
+                    const float *rstd, const float *w, int64_t M, int64_t D) {
+    if (k->reference) {
+        rmsnorm_bwd_ref(dx, dw, dout, x, rstd, w, M, D);
+        return;
+    }
+    /* dw: each thread owns a range of columns, so rows add in a fixed order */
+    int nt = M * D > 65536 ? k->n_threads : 1;
+    (void)nt;
+#ifdef SA_HAVE_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+    for (int t = 0; t < nt; t++) {
+        int64_t i0 = D * t / nt, i1 = D * (t + 1) / nt;
+        for (int64_t m = 0; m < M; m++) {
+            const float *dy = dout + m * D, *xr = x + m * D;
+            float r = rstd[m];
+            for (int64_t i = i0; i < i1; i++) dw[i] += dy[i] * xr[i] * r;
+        }
+    }
+#ifdef SA_HAVE_OPENMP
+#pragma omp parallel for num_threads(k->n_threads) schedule(static) if (M * D > 65536)
+#endif
+    for (int64_t m = 0; m < M; m++) {
+        const float *dy = dout + m * D, *xr = x + m * D;
+        float *d = dx + m * D;
+        float r = rstd[m], dot = 0;
+        for (int64_t i = 0; i < D; i++) dot += dy[i] * w[i] * xr[i];
+        float c = r * r * r * dot / (float)D;
+        for (int64_t i = 0; i < D; i++) d[i] = r * w[i] * dy[i] - xr[i] * c;
+    }
+}

@@ -91,3 +91,30 @@ void sa_rope_fwd(const sa_kernels *k, float *x, const sa_rope_table *t, const in
         rope_row(x + r * hd, c, s, hd, t->layout);
     }
 }
+
+/* The rotation is orthogonal, so its transpose (rotation by -angle) maps the
+ * output gradient to the input gradient: (a, b) -> (a c + b s, -a s + b c). */
+static void rope_row_bwd(float *x, const float *c, const float *s, int32_t hd, sa_rope_layout layout) {
+    int32_t half = hd / 2;
+    int32_t step = layout == SA_ROPE_LAYOUT_NORM ? 2 : 1, off = layout == SA_ROPE_LAYOUT_NORM ? 1 : half;
+    for (int32_t i = 0; i < half; i++) {
+        float *pa = x + i * step, *pb = pa + off;
+        float a = *pa, b = *pb;
+        *pa = a * c[i] + b * s[i];
+        *pb = b * c[i] - a * s[i];
+    }
+}
+
+void sa_rope_bwd(const sa_kernels *k, float *dx, const sa_rope_table *t, const int32_t *pos,
+                 int64_t T, int64_t n_heads) {
+    int32_t hd = t->head_dim, half = hd / 2;
+    (void)k; /* elementwise and exact: the reference is the same loop, run serially */
+#ifdef SA_HAVE_OPENMP
+#pragma omp parallel for num_threads(k->n_threads) schedule(static) if (!k->reference && T * n_heads * hd > 65536)
+#endif
+    for (int64_t r = 0; r < T * n_heads; r++) {
+        int64_t tt = r / n_heads;
+        const float *c = t->cos + (size_t)pos[tt] * half, *s = t->sin + (size_t)pos[tt] * half;
+        rope_row_bwd(dx + r * hd, c, s, hd, t->layout);
+    }
+}
