@@ -11,21 +11,6 @@
 #include "sa/bench.h"
 #include "sa/model.h"
 
-static sa_model_config shape(const char *name) {
-    sa_model_config c = {0};
-    c.arch = SA_ARCH_LLAMA;
-    c.rope_theta = 10000.0f, c.norm_eps = 1e-5f, c.rope_layout = SA_ROPE_LAYOUT_NEOX, c.bos_id = c.eos_id = -1;
-    if (strcmp(name, "m-small") == 0) {
-        c.dim = 576, c.hidden_dim = 1536, c.n_layers = 30, c.n_heads = 9, c.n_kv_heads = 3, c.vocab_size = 49152;
-        c.tied_embeddings = true, c.max_seq_len = 2048;
-    } else {
-        c.dim = 288, c.hidden_dim = 768, c.n_layers = 6, c.n_heads = 6, c.n_kv_heads = 6, c.vocab_size = 32000;
-        c.max_seq_len = 1024;
-    }
-    c.head_dim = c.dim / c.n_heads;
-    return c;
-}
-
 int main(int argc, char **argv) {
     const char *which = argc > 1 ? argv[1] : "all";
     int threads = argc > 2 ? atoi(argv[2]) : 2;
@@ -34,7 +19,8 @@ int main(int argc, char **argv) {
     printf("%-8s %6s %14s %14s %12s %10s\n", "shape", "batch", "prefill tok/s", "decode tok/s", "ms/step", "peak MiB");
     for (int i = 0; i < 2; i++) {
         if (strcmp(which, "all") != 0 && strcmp(which, names[i]) != 0) continue;
-        sa_model_config c = shape(names[i]);
+        sa_model_config c;
+        sa_model_config_preset(names[i], &c);
         sa_model *m;
         sa_err err = {0};
         if (sa_model_alloc(&m, &c, &err)) {

@@ -28,17 +28,9 @@ int main(int argc, char **argv) {
     for (int s = 0; s < 2; s++) {
         const char *name = s ? "m-small" : "m-tiny";
         if (strcmp(which, "all") != 0 && strcmp(which, name) != 0) continue;
-        sa_model_config c = {.arch = SA_ARCH_LLAMA, .rope_theta = 10000.0f, .norm_eps = 1e-5f,
-                             .rope_layout = SA_ROPE_LAYOUT_NEOX, .bos_id = -1, .eos_id = -1};
-        int B, T;
-        if (s) {
-            c.dim = 576, c.hidden_dim = 1536, c.n_layers = 30, c.n_heads = 9, c.n_kv_heads = 3, c.vocab_size = 49152;
-            c.tied_embeddings = true, c.max_seq_len = 512, B = 4, T = 512;
-        } else {
-            c.dim = 288, c.hidden_dim = 768, c.n_layers = 6, c.n_heads = 6, c.n_kv_heads = 6, c.vocab_size = 32000;
-            c.max_seq_len = 256, B = 16, T = 256;
-        }
-        c.head_dim = c.dim / c.n_heads;
+        sa_model_config c;
+        sa_model_config_preset(name, &c);
+        int B = s ? 4 : 16, T = s ? 512 : 256;
         sa_err err = {0};
         sa_model *m, *g;
         sa_train_acts a;

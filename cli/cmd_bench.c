@@ -33,23 +33,6 @@ static const cli_cmd_spec k_spec = {
     "m-small = dim 576, 30 layers, 9 heads, 3 kv heads, ffn 1536, vocab 49152, tied.\n",
 };
 
-static bool shape_config(const char *name, sa_model_config *c) {
-    memset(c, 0, sizeof *c);
-    c->arch = SA_ARCH_LLAMA;
-    c->rope_theta = 10000.0f, c->norm_eps = 1e-5f, c->rope_layout = SA_ROPE_LAYOUT_NEOX, c->bos_id = c->eos_id = -1;
-    if (strcmp(name, "m-tiny") == 0) {
-        c->dim = 288, c->hidden_dim = 768, c->n_layers = 6, c->n_heads = 6, c->n_kv_heads = 6, c->vocab_size = 32000;
-        c->max_seq_len = 2048;
-    } else if (strcmp(name, "m-small") == 0) {
-        c->dim = 576, c->hidden_dim = 1536, c->n_layers = 30, c->n_heads = 9, c->n_kv_heads = 3, c->vocab_size = 49152;
-        c->tied_embeddings = true, c->max_seq_len = 2048;
-    } else {
-        return false;
-    }
-    c->head_dim = c->dim / c->n_heads;
-    return true;
-}
-
 int cmd_bench(int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(&k_spec, argc, argv, &a);
@@ -63,7 +46,7 @@ int cmd_bench(int argc, char **argv) {
     sa_model_config c;
     const char *shape = cli_str(&a, "shape");
     sa_status s;
-    if (shape_config(shape, &c)) {
+    if (sa_model_config_preset(shape, &c)) {
         s = sa_model_alloc(&m, &c, &err);
         if (!s) sa_model_randomize(m, 1, 0.02f);
     } else {

@@ -9,6 +9,7 @@
 #include "sa/gguf.h"
 #include "sa/tokenizer.h"
 #include "sa_test.h"
+#include "sa_test_vocab.h"
 
 #define VOCAB_DIR "tokenizers/llamacpp-vocab/"
 
@@ -31,58 +32,6 @@ static char *read_all(const char *path, size_t *n) {
     return b;
 }
 
-typedef struct cases {
-    char *inp, *outb;
-    char *text[128];
-    char *want[128];
-    size_t n;
-} cases;
-
-/* Texts are each followed by "\n__ggml_vocab_test__\n" (llama.cpp's
- * test-tokenizer-0 splits on it); the .out has one line of ids per text. */
-static bool cases_read(sa_test *t, const char *inp, const char *outp, cases *c) {
-    memset(c, 0, sizeof *c);
-    size_t ni, no;
-    c->inp = read_all(inp, &ni);
-    c->outb = read_all(outp, &no);
-    if (!c->inp || !c->outb) {
-        sa_test_fail(t, __FILE__, __LINE__, "cannot read %s / %s", inp, outp);
-        return false;
-    }
-    static const char sep[] = "\n__ggml_vocab_test__\n";
-    char *p = c->inp, *end = c->inp + ni;
-    while (p < end && c->n < 128) {
-        char *q = strstr(p, sep);
-        c->text[c->n++] = p;
-        if (!q) break;
-        *q = 0;
-        p = q + strlen(sep);
-    }
-    size_t k = 0;
-    char *o = c->outb;
-    while (k < c->n && o < c->outb + no) {
-        char *nl = strchr(o, '\n');
-        if (nl) *nl = 0;
-        c->want[k++] = o;
-        if (!nl) break;
-        o = nl + 1;
-    }
-    SA_CHECKF(t, k == c->n, "%s: %zu texts but %zu id lines", inp, c->n, k);
-    return k == c->n;
-}
-
-static void cases_free(cases *c) {
-    free(c->inp);
-    free(c->outb);
-}
-
-static void ids_str(const sa_tokens *ids, char *buf, size_t cap) {
-    size_t o = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < ids->n && o + 16 < cap; i++)
-        o += (size_t)snprintf(buf + o, cap - o, " %d", ids->ids[i]);
-}
-
 /* Load ggml-vocab-<name>.gguf, encode every .inp text, compare with .out;
  * round-trip decode when the tokenizer is lossless. */
 static void run_vocab(sa_test *t, const char *name, sa_tok_type type, int32_t n_vocab,
@@ -99,45 +48,21 @@ static void run_vocab(sa_test *t, const char *name, sa_tok_type type, int32_t n_
     SA_REQUIRE_OK(t, sa_tokenizer_load(&tok, gg, &err), &err);
     SA_CHECK_EQ_INT(t, sa_tokenizer_type(tok), type);
     SA_CHECK_EQ_INT(t, sa_tokenizer_vocab_size(tok), n_vocab);
-    cases c;
-    if (!cases_read(t, inp, outp, &c)) {
-        cases_free(&c);
+    sa_vocab_cases c;
+    if (!sa_vocab_cases_read(t, inp, outp, &c)) {
+        sa_vocab_cases_free(&c);
         sa_tokenizer_free(tok);
         return;
     }
-    size_t pass = 0, rt = 0;
-    char *buf = malloc(1 << 16);
-    for (size_t i = 0; i < c.n; i++) {
-        sa_tokens ids = {0};
-        size_t len = strlen(c.text[i]);
-        SA_CHECK_OK(t, sa_tokenizer_encode(tok, c.text[i], len, 0, &ids, &err), &err);
-        ids_str(&ids, buf, 1 << 16);
-        if (strcmp(buf, c.want[i]) == 0)
-            pass++;
-        else
-            sa_test_fail(t, __FILE__, __LINE__, "%s text %zu \"%.40s\": got \"%.300s\" want \"%.300s\"",
-                         name, i, c.text[i], buf, c.want[i]);
-        if (roundtrip) {
-            sa_strbuf sb = {0};
-            SA_CHECK_OK(t, sa_tokenizer_decode(tok, ids.ids, ids.n, 0, &sb, &err), &err);
-            if (sb.len == len && memcmp(sa_strbuf_cstr(&sb), c.text[i], len) == 0)
-                rt++;
-            else
-                sa_test_fail(t, __FILE__, __LINE__, "%s text %zu \"%.40s\": decode gave \"%.60s\"",
-                             name, i, c.text[i], sa_strbuf_cstr(&sb));
-            sa_strbuf_free(&sb);
-        }
-        sa_tokens_free(&ids);
-    }
-    free(buf);
+    sa_vocab_result r = sa_vocab_cases_run(t, tok, &c, name, roundtrip);
     if (roundtrip)
-        fprintf(stderr, "gguf %-15s %s: %zu/%zu encode, %zu/%zu round trip\n", name,
-                sa_tokenizer_describe(tok), pass, c.n, rt, c.n);
+        fprintf(stderr, "gguf %-15s %s: %d/%d encode, %d/%d round trip\n", name, sa_tokenizer_describe(tok),
+                r.ok_ids, c.n, r.ok_rt, c.n);
     else
-        fprintf(stderr, "gguf %-15s %s: %zu/%zu encode (no round trip: lossy)\n", name,
-                sa_tokenizer_describe(tok), pass, c.n);
+        fprintf(stderr, "gguf %-15s %s: %d/%d encode (no round trip: lossy)\n", name, sa_tokenizer_describe(tok),
+                r.ok_ids, c.n);
     SA_CHECK(t, c.n >= 40);
-    cases_free(&c);
+    sa_vocab_cases_free(&c);
     sa_tokenizer_free(tok);
 }
 

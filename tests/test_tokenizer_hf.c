@@ -15,81 +15,7 @@
 #include "sa/mmap.h"
 #include "sa/tokenizer.h"
 #include "sa_test.h"
-
-#define MAX_CASES 64
-
-typedef struct cases {
-    char *inp, *outbuf;
-    const char *text[MAX_CASES];
-    size_t text_len[MAX_CASES];
-    const char *ids[MAX_CASES]; /* line of space-separated ids */
-    int n;
-} cases;
-
-static void cases_free(cases *c) {
-    free(c->inp);
-    free(c->outbuf);
-}
-
-static bool load_cases(sa_test *t, const char *stem, cases *c) {
-    memset(c, 0, sizeof *c);
-    char rel[256];
-    snprintf(rel, sizeof rel, "tokenizers/llamacpp-vocab/%s.inp", stem);
-    const char *p = sa_test_data(t, rel);
-    if (!p) return false;
-    sa_err err = {0};
-    size_t n;
-    if (sa_file_read_all(p, 1 << 20, &c->inp, &n, &err)) {
-        sa_test_fail(t, __FILE__, __LINE__, "%s", err.msg);
-        return false;
-    }
-    snprintf(rel, sizeof rel, "tokenizers/llamacpp-vocab/%s.out", stem);
-    p = sa_test_data(t, rel);
-    size_t m;
-    if (!p || sa_file_read_all(p, 1 << 20, &c->outbuf, &m, &err)) {
-        sa_test_fail(t, __FILE__, __LINE__, "%s", err.msg);
-        return false;
-    }
-    static const char sep[] = "\n__ggml_vocab_test__\n";
-    char *s = c->inp;
-    for (;;) {
-        char *e = strstr(s, sep);
-        if (!e || c->n == MAX_CASES) break;
-        *e = '\0';
-        c->text[c->n] = s;
-        c->text_len[c->n] = (size_t)(e - s);
-        c->n++;
-        s = e + strlen(sep);
-    }
-    char *line = c->outbuf;
-    for (int i = 0; i < c->n; i++) {
-        char *nl = strchr(line, '\n');
-        if (!nl) {
-            sa_test_fail(t, __FILE__, __LINE__, "%s.out has fewer lines than texts", stem);
-            return false;
-        }
-        *nl = '\0';
-        c->ids[i] = line;
-        line = nl + 1;
-    }
-    return c->n > 0;
-}
-
-static bool ids_equal(const sa_tokens *got, const char *want) {
-    size_t k = 0;
-    const char *p = want;
-    while (*p) {
-        while (*p == ' ') p++;
-        if (!*p) break;
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p) return false;
-        if (k >= got->n || got->ids[k] != v) return false;
-        k++;
-        p = end;
-    }
-    return k == got->n;
-}
+#include "sa_test_vocab.h"
 
 /* roundtrip: whether decode(encode(text)) must give text back */
 static void run_conformance(sa_test *t, const char *label, const char *tok_rel, const char *stem,
@@ -98,56 +24,26 @@ static void run_conformance(sa_test *t, const char *label, const char *tok_rel, 
     if (!tp0) return;
     char tp[1024]; /* sa_test_data's buffer is reused by the next call */
     snprintf(tp, sizeof tp, "%s", tp0);
-    cases c;
-    if (!load_cases(t, stem, &c)) {
-        cases_free(&c);
+    sa_vocab_cases c;
+    if (!sa_vocab_cases_load(t, stem, &c)) {
+        sa_vocab_cases_free(&c);
         return;
     }
     sa_tokenizer *tok = NULL;
     sa_err err = {0};
     SA_CHECK_OK(t, sa_tokenizer_load(&tok, tp, &err), &err);
     if (!tok) {
-        cases_free(&c);
+        sa_vocab_cases_free(&c);
         return;
     }
     /* every merge of these files resolves to tokens (a dropped one would
      * silently change encodings) */
     SA_CHECKF(t, sa_tok_merges_dropped(tok) == 0, "%s: %zu merges dropped", label, sa_tok_merges_dropped(tok));
-    int ok_ids = 0, ok_rt = 0, shown = 0;
-    sa_tokens ids = {0};
-    sa_strbuf back = {0};
-    for (int i = 0; i < c.n; i++) {
-        ids.n = 0;
-        sa_strbuf_reset(&back);
-        sa_status st = sa_tokenizer_encode(tok, c.text[i], c.text_len[i], 0, &ids, &err);
-        SA_CHECKF(t, st == SA_OK, "%s case %d: encode: %s", label, i, err.msg);
-        if (st) continue;
-        if (ids_equal(&ids, c.ids[i])) {
-            ok_ids++;
-        } else if (shown++ < 3) {
-            sa_strbuf got = {0};
-            for (size_t k = 0; k < ids.n && k < 40; k++) sa_strbuf_appendf(&got, " %d", ids.ids[k]);
-            sa_test_fail(t, __FILE__, __LINE__, "%s case %d: got%s, want %s", label, i,
-                         sa_strbuf_cstr(&got), c.ids[i]);
-            fprintf(stderr, "  %s case %d text \"%.60s\"\n    got %s\n    want %s\n", label, i,
-                    c.text[i], sa_strbuf_cstr(&got), c.ids[i]);
-            sa_strbuf_free(&got);
-        } else {
-            sa_test_fail(t, __FILE__, __LINE__, "%s case %d differs", label, i);
-        }
-        st = sa_tokenizer_decode(tok, ids.ids, ids.n, 0, &back, &err);
-        SA_CHECKF(t, st == SA_OK, "%s case %d: decode: %s", label, i, err.msg);
-        bool same = back.len == c.text_len[i] && memcmp(sa_strbuf_cstr(&back), c.text[i], back.len) == 0;
-        if (same) ok_rt++;
-        if (roundtrip)
-            SA_CHECKF(t, same, "%s case %d: round trip gave \"%.60s\"", label, i, sa_strbuf_cstr(&back));
-    }
-    fprintf(stderr, "  [%s] %s: ids %d/%d, round trip %d/%d%s\n", stem, label, ok_ids, c.n, ok_rt, c.n,
+    sa_vocab_result r = sa_vocab_cases_run(t, tok, &c, label, roundtrip);
+    fprintf(stderr, "  [%s] %s: ids %d/%d, round trip %d/%d%s\n", stem, label, r.ok_ids, c.n, r.ok_rt, c.n,
             roundtrip ? "" : " (not required)");
-    sa_tokens_free(&ids);
-    sa_strbuf_free(&back);
     sa_tokenizer_free(tok);
-    cases_free(&c);
+    sa_vocab_cases_free(&c);
 }
 
 /* ---- byte-level BPE from HF files ----------------------------------------------------- */
@@ -253,8 +149,8 @@ static void smollm2_added_pad(sa_test *t) {
     if (ids.n == 3) SA_CHECK_EQ_INT(t, ids.ids[1], 49152);
 
     /* round trips over the shared test texts */
-    cases c;
-    if (load_cases(t, "ggml-vocab-gpt-2.gguf", &c)) {
+    sa_vocab_cases c;
+    if (sa_vocab_cases_load(t, "ggml-vocab-gpt-2.gguf", &c)) {
         int ok = 0;
         sa_strbuf back = {0};
         for (int i = 0; i < c.n; i++) {
@@ -269,7 +165,7 @@ static void smollm2_added_pad(sa_test *t) {
         fprintf(stderr, "  [smollm2] round trip %d/%d\n", ok, c.n);
         sa_strbuf_free(&back);
     }
-    cases_free(&c);
+    sa_vocab_cases_free(&c);
     sa_tokens_free(&ids);
     sa_tokenizer_free(tok);
 }
@@ -384,8 +280,8 @@ static void tiktoken_cl100k(sa_test *t) {
     ids.n = 0;
     SA_CHECK_OK(t, sa_tokenizer_encode(tok, "a<|endoftext|>", 14, SA_ENCODE_SPECIAL, &ids, &err), &err);
     SA_CHECK(t, ids.n == 2 && ids.ids[1] == 100257);
-    cases c;
-    if (load_cases(t, "ggml-vocab-gpt-2.gguf", &c)) {
+    sa_vocab_cases c;
+    if (sa_vocab_cases_load(t, "ggml-vocab-gpt-2.gguf", &c)) {
         int ok = 0;
         sa_strbuf back = {0};
         for (int i = 0; i < c.n; i++) {
@@ -400,7 +296,7 @@ static void tiktoken_cl100k(sa_test *t) {
         fprintf(stderr, "  [cl100k_base] round trip %d/%d\n", ok, c.n);
         sa_strbuf_free(&back);
     }
-    cases_free(&c);
+    sa_vocab_cases_free(&c);
     sa_tokens_free(&ids);
     sa_tokenizer_free(tok);
 }

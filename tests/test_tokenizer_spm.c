@@ -8,6 +8,7 @@
 #include "../src/tokenizer/tok_internal.h"
 #include "sa/tokenizer.h"
 #include "sa_test.h"
+#include "sa_test_vocab.h"
 
 #define SP "\xE2\x96\x81" /* ▁ */
 
@@ -302,91 +303,6 @@ static void wpm_basic(sa_test *t) {
 
 /* ---- llama2.c tokenizer.bin ------------------------------------------------------------ */
 
-typedef struct vocab_case {
-    char **texts;
-    char **want;
-    size_t n;
-    char *inp, *outb;
-} vocab_case;
-
-static void cases_free(vocab_case *c) {
-    free(c->texts);
-    free(c->want);
-    free(c->inp);
-    free(c->outb);
-}
-
-/* Split a llama.cpp .inp (texts each followed by "\n__ggml_vocab_test__\n")
- * and its .out (one line of ids per text). */
-static bool cases_read(sa_test *t, const char *inp, const char *outp, vocab_case *c) {
-    memset(c, 0, sizeof *c);
-    size_t ni, no;
-    c->inp = read_all(t, inp, &ni);
-    c->outb = read_all(t, outp, &no);
-    if (!c->inp || !c->outb) return false;
-    static const char sep[] = "\n__ggml_vocab_test__\n";
-    size_t cap = 64;
-    c->texts = malloc(cap * sizeof *c->texts);
-    c->want = malloc(cap * sizeof *c->want);
-    char *p = c->inp, *end = c->inp + ni;
-    while (p < end) {
-        char *q = strstr(p, sep);
-        if (c->n == cap) {
-            cap *= 2;
-            c->texts = realloc(c->texts, cap * sizeof *c->texts);
-            c->want = realloc(c->want, cap * sizeof *c->want);
-        }
-        c->texts[c->n++] = p;
-        if (!q) break;
-        *q = 0;
-        p = q + strlen(sep);
-    }
-    size_t k = 0;
-    char *o = c->outb;
-    while (k < c->n && o < c->outb + no) {
-        char *nl = strchr(o, '\n');
-        if (nl) *nl = 0;
-        c->want[k++] = o;
-        if (!nl) break;
-        o = nl + 1;
-    }
-    SA_CHECKF(t, k == c->n, "%s: %zu texts but %zu id lines", inp, c->n, k);
-    return k == c->n;
-}
-
-/* Encode every case; returns the number that match. */
-static size_t run_cases(sa_test *t, const sa_tokenizer *tok, const vocab_case *c, const char *name,
-                        bool roundtrip, size_t *rt_ok) {
-    size_t pass = 0;
-    *rt_ok = 0;
-    char *buf = malloc(1 << 16);
-    for (size_t i = 0; i < c->n; i++) {
-        sa_tokens ids = {0};
-        sa_err err = {0};
-        size_t len = strlen(c->texts[i]);
-        SA_CHECK_OK(t, sa_tokenizer_encode(tok, c->texts[i], len, 0, &ids, &err), &err);
-        ids_str(&ids, buf, 1 << 16);
-        if (strcmp(buf, c->want[i]) == 0)
-            pass++;
-        else
-            sa_test_fail(t, __FILE__, __LINE__, "%s text %zu \"%.40s\": got \"%.200s\" want \"%.200s\"",
-                         name, i, c->texts[i], buf, c->want[i]);
-        if (roundtrip) {
-            sa_strbuf sb = {0};
-            SA_CHECK_OK(t, sa_tokenizer_decode(tok, ids.ids, ids.n, 0, &sb, &err), &err);
-            if (sb.len == len && memcmp(sa_strbuf_cstr(&sb), c->texts[i], len) == 0)
-                (*rt_ok)++;
-            else
-                sa_test_fail(t, __FILE__, __LINE__, "%s text %zu: decode gave \"%.60s\"", name, i,
-                             sa_strbuf_cstr(&sb));
-            sa_strbuf_free(&sb);
-        }
-        sa_tokens_free(&ids);
-    }
-    free(buf);
-    return pass;
-}
-
 static void llama2c_vs_llama_spm(sa_test *t) {
     const char *bin = sa_test_data(t, "tokenizers/llama2c/tokenizer.bin");
     if (!bin) return;
@@ -408,15 +324,14 @@ static void llama2c_vs_llama_spm(sa_test *t) {
     SA_CHECK_EQ_INT(t, sa_tokenizer_unk(tok), 0);
     SA_CHECK_EQ_INT(t, sa_tokenizer_attr(tok, 3), SA_TOKEN_ATTR_BYTE);
     SA_CHECK_EQ_INT(t, sa_tokenizer_find(tok, SP "the", 6), 278);
-    vocab_case c;
-    if (cases_read(t, inpp, outp, &c)) {
-        size_t rt;
-        size_t pass = run_cases(t, tok, &c, "llama2c tokenizer.bin", true, &rt);
-        fprintf(stderr, "llama2c tokenizer.bin vs llama-spm: %zu/%zu encode, %zu/%zu round trip\n",
-                pass, c.n, rt, c.n);
+    sa_vocab_cases c;
+    if (sa_vocab_cases_read(t, inpp, outp, &c)) {
+        sa_vocab_result r = sa_vocab_cases_run(t, tok, &c, "llama2c tokenizer.bin", true);
+        fprintf(stderr, "llama2c tokenizer.bin vs llama-spm: %d/%d encode, %d/%d round trip\n", r.ok_ids, c.n,
+                r.ok_rt, c.n);
         SA_CHECK_EQ_INT(t, c.n, 46);
     }
-    cases_free(&c);
+    sa_vocab_cases_free(&c);
     sa_tokenizer_free(tok);
 }
 

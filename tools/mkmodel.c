@@ -93,15 +93,15 @@ int main(int argc, char **argv) {
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'o': out = optarg; break;
-        case 's':
-            if (strcmp(optarg, "m-tiny") == 0)
-                c.dim = 288, c.hidden_dim = 768, c.n_layers = 6, c.n_heads = 6, c.n_kv_heads = 6, c.vocab_size = 32000,
-                c.tied_embeddings = false;
-            else if (strcmp(optarg, "m-small") == 0)
-                c.dim = 576, c.hidden_dim = 1536, c.n_layers = 30, c.n_heads = 9, c.n_kv_heads = 3,
-                c.vocab_size = 49152, c.tied_embeddings = true, c.max_seq_len = 2048;
+        case 's': {
+            sa_model_config p; /* only the shape: keep this tool's other settings */
+            if (sa_model_config_preset(optarg, &p))
+                c.dim = p.dim, c.hidden_dim = p.hidden_dim, c.n_layers = p.n_layers, c.n_heads = p.n_heads,
+                c.n_kv_heads = p.n_kv_heads, c.vocab_size = p.vocab_size, c.tied_embeddings = p.tied_embeddings,
+                c.max_seq_len = p.max_seq_len;
             else if (strcmp(optarg, "tiny") != 0) return usage();
             break;
+        }
         case 'a':
             if (strcmp(optarg, "llama") == 0) c.arch = SA_ARCH_LLAMA;
             else if (strcmp(optarg, "mistral") == 0) c.arch = SA_ARCH_MISTRAL;

@@ -81,6 +81,12 @@ typedef struct sa_model_config {
 const char *sa_arch_name(sa_arch a);
 /* Parse an HF architecture name; SA_ERR_UNSUPPORTED naming it otherwise. */
 sa_status sa_arch_from_name(const char *name, sa_arch *out, sa_err *err);
+/* The reference shapes of DESIGN.md §4 as plain Llama configs (rope theta
+ * 10000, eps 1e-5, HF rotary layout, context 2048, no bos/eos):
+ * "m-tiny" dim 288, 6 layers, 6 heads, ffn 768, vocab 32000, untied;
+ * "m-small" (SmolLM-135M) dim 576, 30 layers, 9 heads, 3 kv heads, ffn 1536,
+ * vocab 49152, tied. False for any other name. */
+bool sa_model_config_preset(const char *name, sa_model_config *out);
 /* Read config.json (path of the file). */
 sa_status sa_model_config_from_hf(sa_model_config *cfg, const char *config_json, sa_err *err);
 /* Check internal consistency (heads divide dims, positive sizes, caps). */

@@ -168,6 +168,22 @@ done:
     return st;
 }
 
+bool sa_model_config_preset(const char *name, sa_model_config *c) {
+    memset(c, 0, sizeof *c);
+    c->arch = SA_ARCH_LLAMA;
+    c->rope_theta = 10000.0f, c->norm_eps = 1e-5f, c->rope_layout = SA_ROPE_LAYOUT_NEOX;
+    c->bos_id = c->eos_id = -1, c->max_seq_len = 2048;
+    if (strcmp(name, "m-tiny") == 0)
+        c->dim = 288, c->hidden_dim = 768, c->n_layers = 6, c->n_heads = 6, c->n_kv_heads = 6, c->vocab_size = 32000;
+    else if (strcmp(name, "m-small") == 0)
+        c->dim = 576, c->hidden_dim = 1536, c->n_layers = 30, c->n_heads = 9, c->n_kv_heads = 3,
+        c->vocab_size = 49152, c->tied_embeddings = true;
+    else
+        return false;
+    c->head_dim = c->dim / c->n_heads;
+    return true;
+}
+
 sa_status sa_model_config_validate(const sa_model_config *c, const char *src, sa_err *err) {
     /* caps keep every size product far from overflow and catch garbage headers */
     const int32_t cap = 1 << 20;
