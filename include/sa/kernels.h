@@ -130,6 +130,17 @@ typedef struct sa_attn_seq {
 void sa_attention_fwd(const sa_kernels *k, float *out, float *att, const float *q, const sa_attn_seq *seqs,
                       int64_t n_seqs, int64_t att_stride, int64_t n_heads, int64_t n_kv_heads, int64_t hd);
 
+/* Training variant of sa_attention_fwd that saves no probabilities: lse
+ * [rows, n_heads] receives each row's log-sum-exp of the scaled scores,
+ * log sum_j exp(q.k_j / sqrt(hd)), from which sa_attention_bwd_lse rebuilds
+ * them. scratch: n_heads * T * S floats for the largest sequence (S = pos0 +
+ * T), reused by every sequence and layer. Long sequences skip the masked
+ * upper triangle in query blocks and run as (sequence, head) items, one per
+ * thread. Outputs equal sa_attention_fwd's to float rounding. Meant for
+ * training batches; decode keeps sa_attention_fwd. */
+void sa_attention_fwd_lse(const sa_kernels *k, float *out, float *lse, const float *q, const sa_attn_seq *seqs,
+                          int64_t n_seqs, int64_t n_heads, int64_t n_kv_heads, int64_t hd, float *scratch);
+
 /* ---- backward passes ---------------------------------------------------------
  * Each backward sits in the same source file as its forward. Arguments go
  * gradients out, saved-for-backward, upstream gradient and inputs, weights,
@@ -140,7 +151,8 @@ void sa_attention_fwd(const sa_kernels *k, float *out, float *att, const float *
  * selects a naive serial implementation (double accumulation). */
 
 /* From out = x w^T + b: dx[M,K] = dout w (OVERWRITE; NULL skips it),
- * dw[N,K] += dout^T x (ACCUMULATE), db[N] += column sums of dout
+ * dw[N,K] += dout^T x (ACCUMULATE; NULL skips it: a frozen weight),
+ * db[N] += column sums of dout
  * (ACCUMULATE; NULL skips it). dout is [M,N]. */
 void sa_matmul_bwd(const sa_kernels *k, float *dx, float *dw, float *db, const float *dout,
                    const float *x, const float *w, int64_t M, int64_t N, int64_t K);
@@ -184,6 +196,15 @@ void sa_attention_bwd(const sa_kernels *k, float *dq, float *dk, float *dv, cons
                       int64_t pos0, int64_t att_stride, int64_t n_heads, int64_t n_kv_heads,
                       int64_t hd, float *scratch);
 
+/* sa_attention_bwd for ONE sequence without saved probabilities: lse is
+ * this sequence's [T, n_heads] slice of what sa_attention_fwd_lse saved;
+ * the probabilities are recomputed from q, kc and lse. Same gradients and
+ * accumulation rules as sa_attention_bwd. scratch holds
+ * 2 * n_heads * T * (pos0 + T) floats (reused across sequences and layers). */
+void sa_attention_bwd_lse(const sa_kernels *k, float *dq, float *dk, float *dv, const float *dout,
+                          const float *lse, const float *q, const float *kc, const float *vc, int64_t T,
+                          int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t hd, float *scratch);
+
 /* Softmax cross-entropy over logits [M,V] with targets [M]. mask[M] (NULL =
  * every row counts) marks rows that count with 1. *loss_out is the mean of
  * -log softmax(logits)[target] over counted rows (0 if none), computed with
@@ -196,6 +217,27 @@ sa_status sa_cross_entropy_fwd_bwd(const sa_kernels *k, float *loss_out, float *
                                    const float *logits, const int32_t *targets,
                                    const uint8_t *mask, int64_t M, int64_t V,
                                    int64_t *n_counted, sa_err *err);
+
+/* The output classifier fused with sa_cross_entropy_fwd_bwd, a chunk of
+ * rows at a time: logits = x w^T for up to `chunk` counted rows, their loss
+ * and dlogits (in scratch), then dw += dlogits^T x and dx = dlogits w, so
+ * only [chunk, V] logits ever exist instead of [R, V]. Rows with mask 0
+ * (mask NULL = all count) get no logits at all and dx rows of 0.
+ * x [R, D] is the final-normed hidden state, w [V, D], targets [R].
+ * *loss_out = mean loss over all counted rows of the call (0 if none).
+ * The gradients are those of scale * (*loss_out): dx [R, D] OVERWRITE (NULL
+ * = none), dw [V, D] ACCUMULATE (NULL = frozen); both NULL = loss only.
+ * scratch holds sa_classifier_ce_scratch_floats(V, D, chunk) floats (use a
+ * 64-byte aligned buffer). Equals sa_matmul_fwd + sa_cross_entropy_fwd_bwd +
+ * sa_matmul_bwd to float rounding. A counted row whose target is outside
+ * [0, V) fails with SA_ERR_RANGE (naming the row) before anything is
+ * written; *n_counted (may be NULL) receives the count. */
+sa_status sa_classifier_ce_fwd_bwd(const sa_kernels *k, float *loss_out, float *dx, float *dw, const float *x,
+                                   const float *w, const int32_t *targets, const uint8_t *mask, int64_t R,
+                                   int64_t V, int64_t D, float scale, float *scratch, int64_t chunk,
+                                   int64_t *n_counted, sa_err *err);
+/* Scratch size of sa_classifier_ce_fwd_bwd, in floats. */
+int64_t sa_classifier_ce_scratch_floats(int64_t V, int64_t D, int64_t chunk);
 
 #ifdef __cplusplus
 }

@@ -102,7 +102,7 @@ static void matmul_bwd_ref(float *dx, float *dw, float *db, const float *dout, c
                 dx[m * K + kk] = (float)acc;
             }
     for (int64_t n = 0; n < N; n++) {
-        for (int64_t kk = 0; kk < K; kk++) {
+        for (int64_t kk = 0; dw && kk < K; kk++) {
             double acc = 0;
             for (int64_t m = 0; m < M; m++) acc += (double)dout[m * N + n] * x[m * K + kk];
             dw[n * K + kk] += (float)acc;
@@ -149,8 +149,9 @@ void sa_matmul_bwd(const sa_kernels *k, float *dx, float *dw, float *db, const f
     if (dx)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)K, (int)N, 1.0f, dout, (int)N, w,
                     (int)K, 0.0f, dx, (int)K);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)K, (int)M, 1.0f, dout, (int)N, x, (int)K,
-                1.0f, dw, (int)K);
+    if (dw)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)K, (int)M, 1.0f, dout, (int)N, x,
+                    (int)K, 1.0f, dw, (int)K);
 #else
     /* split rows of each output across threads: no two threads write one row */
     int nt = M * N * K > 32768 ? k->n_threads : 1;
@@ -164,6 +165,6 @@ void sa_matmul_bwd(const sa_kernels *k, float *dx, float *dw, float *db, const f
 #ifdef SA_HAVE_OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static)
 #endif
-    for (int t = 0; t < nt; t++) bwd_dw_rows(dw, dout, x, N * t / nt, N * (t + 1) / nt, M, N, K);
+    for (int t = 0; t < nt && dw; t++) bwd_dw_rows(dw, dout, x, N * t / nt, N * (t + 1) / nt, M, N, K);
 #endif
 }
