@@ -70,7 +70,7 @@ static void check_model(sa_test *t, bool tied, bool bias, sa_rope_layout layout)
     SA_REQUIRE_OK(t, sa_model_alloc(&g, &c, &e), &e);
     sa_model_randomize(m, 7, 0.3f);
     sa_train_acts a;
-    SA_REQUIRE_OK(t, sa_train_acts_init(&a, &c, B, T, &e), &e);
+    SA_REQUIRE_OK(t, sa_train_acts_init(&a, &c, NULL, B, T, &e), &e);
     sa_kernels k;
     sa_kernels_init(&k, 1);
     int32_t tok[B * T], tgt[B * T];
@@ -159,7 +159,7 @@ static void test_reference_kernels_agree(sa_test *t) {
     SA_REQUIRE_OK(t, sa_model_alloc(&g2, &c, &e), &e);
     sa_model_randomize(m, 3, 0.1f);
     sa_train_acts a;
-    SA_REQUIRE_OK(t, sa_train_acts_init(&a, &c, 3, 40, &e), &e); /* T = 40: the GEMM attention path */
+    SA_REQUIRE_OK(t, sa_train_acts_init(&a, &c, NULL, 3, 40, &e), &e); /* T = 40: the GEMM attention path */
     int32_t tok[120], tgt[120];
     for (int i = 0; i < 120; i++) tok[i] = (i * 11 + 3) % 50, tgt[i] = (i * 13 + 5) % 50;
     sa_kernels fast, ref;

@@ -147,6 +147,11 @@ struct sa_tokenizer;
 sa_status sa_model_save_gguf(const sa_model *m, const char *path, sa_dtype dtype, const struct sa_tokenizer *tok,
                              sa_err *err);
 sa_status sa_model_save_llama2c(const sa_model *m, const char *path, sa_err *err);
+/* Permute the rows of a [n_heads*hd, cols] q/k matrix (or a bias when cols
+ * == 1, or a LoRA B) between the rotary pairings: to_norm moves row (head,
+ * half j, i) of the NEOX (HF) order to 2i + j of the NORM (llama2.c, GGUF)
+ * order; otherwise the inverse. dst and src must not overlap. */
+void sa_model_permute_qk_rows(float *dst, const float *src, int64_t n_heads, int64_t hd, int64_t cols, bool to_norm);
 
 /* Keys and values of one sequence. */
 typedef struct sa_kv_cache {

@@ -34,10 +34,7 @@ static void bufs_free(bufs *b) {
     free(b->p);
 }
 
-/* Permute the rows of a [n_heads*hd, cols] q/k matrix (or a bias when
- * cols == 1) between the NEOX and NORM pairings. to_norm: row (i, half j)
- * moves to 2i+j; otherwise the inverse. */
-static void permute_rows(float *dst, const float *src, int64_t n_heads, int64_t hd, int64_t cols, bool to_norm) {
+void sa_model_permute_qk_rows(float *dst, const float *src, int64_t n_heads, int64_t hd, int64_t cols, bool to_norm) {
     int64_t half = hd / 2;
     for (int64_t h = 0; h < n_heads; h++)
         for (int64_t i = 0; i < half; i++)
@@ -56,7 +53,7 @@ static const void *prepare(bufs *b, const float *w, int64_t rows, int64_t cols, 
     if (permute) {
         float *p = bufs_add(b, n * sizeof(float));
         if (!p) return sa_err_set(err, SA_ERR_NOMEM, "save: out of memory"), NULL;
-        permute_rows(p, w, n_heads, hd, cols, to_norm);
+        sa_model_permute_qk_rows(p, w, n_heads, hd, cols, to_norm);
         src = p;
     }
     if (dt == SA_DTYPE_F32) return src;
@@ -292,8 +289,8 @@ sa_status sa_model_save_llama2c(const sa_model *m, const char *path, sa_err *err
         const sa_layer_weights *W = &m->w.layers[l];
         memcpy(fam[0] + l * D, W->attn_norm, (size_t)D * 4);
         if (perm) {
-            permute_rows(fam[1] + l * D * D, W->wq, c->n_heads, c->head_dim, D, true);
-            permute_rows(fam[2] + l * kvd * D, W->wk, c->n_kv_heads, c->head_dim, D, true);
+            sa_model_permute_qk_rows(fam[1] + l * D * D, W->wq, c->n_heads, c->head_dim, D, true);
+            sa_model_permute_qk_rows(fam[2] + l * kvd * D, W->wk, c->n_kv_heads, c->head_dim, D, true);
         } else {
             memcpy(fam[1] + l * D * D, W->wq, (size_t)(D * D) * 4);
             memcpy(fam[2] + l * kvd * D, W->wk, (size_t)(kvd * D) * 4);
