@@ -19,8 +19,9 @@ typedef struct cli_command {
 static const cli_command k_commands[] = {
     {"generate", cmd_generate, "generate text for a prompt or a JSONL file of prompts (resumable)"},
     {"tokenize", cmd_tokenize, "encode text to token ids, or decode ids to text"},
+    {"train", cmd_train, "fine-tune a model, full or LoRA, on instruction records or text (resumable)"},
     {"convert", cmd_convert, "convert a model between an HF directory, GGUF and llama2.c"},
-    {"bench", cmd_bench, "measure generation throughput (bench generate)"},
+    {"bench", cmd_bench, "measure generation and training throughput (bench generate | train)"},
     {"inspect", cmd_inspect,
      "describe a model or tokenizer file: GGUF, safetensors, HF directory, llama2.c"},
 };

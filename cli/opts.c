@@ -179,6 +179,13 @@ int cli_parse(const cli_cmd_spec *spec, int argc, char **argv, cli_args *out) {
             return usage_error(spec);
         }
         if (!set_value(spec, o, value, &out->v[idx])) return usage_error(spec);
+        if (o->repeat) {
+            if (out->v[idx].n_all >= CLI_MAX_REPEAT) {
+                cli_error("%s: --%s given more than %d times", spec->name, o->name, CLI_MAX_REPEAT);
+                return usage_error(spec);
+            }
+            out->v[idx].all[out->v[idx].n_all++] = out->v[idx].s;
+        }
         out->v[idx].explicit_ = true;
     }
     for (size_t i = 0; i < spec->n_opts; i++) {
@@ -226,4 +233,10 @@ bool cli_is_set(const cli_args *a, const char *name) {
         if (strcmp(a->spec->opts[i].name, name) == 0) return a->v[i].explicit_;
     SA_ASSERT(!"option not declared");
     return false;
+}
+
+const char *const *cli_str_all(const cli_args *a, const char *name, int *n) {
+    const cli_val *v = lookup(a, name, CLI_OPT_STR);
+    *n = v->n_all;
+    return v->all;
 }

@@ -48,6 +48,7 @@ enum {
 
 #define CLI_MAX_OPTS 64
 #define CLI_MAX_POS 16
+#define CLI_MAX_REPEAT 64
 
 typedef enum cli_opt_type { CLI_OPT_STR, CLI_OPT_INT, CLI_OPT_FLOAT, CLI_OPT_FLAG } cli_opt_type;
 
@@ -59,6 +60,7 @@ typedef struct cli_opt {
     const char *help;
     double min, max;     /* inclusive range for INT/FLOAT; unchecked when min >= max */
     bool required;
+    bool repeat;         /* STR only: may be given up to CLI_MAX_REPEAT times (cli_str_all) */
 } cli_opt;
 
 typedef struct cli_cmd_spec {
@@ -77,6 +79,8 @@ typedef struct cli_val {
     const char *s;
     int64_t i;
     double f;
+    const char *all[CLI_MAX_REPEAT]; /* every value of a repeatable option, in order */
+    int n_all;
 } cli_val;
 
 typedef struct cli_args {
@@ -98,6 +102,8 @@ int64_t cli_int(const cli_args *a, const char *name);
 double cli_float(const cli_args *a, const char *name);
 bool cli_flag(const cli_args *a, const char *name);
 bool cli_is_set(const cli_args *a, const char *name);
+/* Every value given for a repeatable STR option (*n may be 0). */
+const char *const *cli_str_all(const cli_args *a, const char *name, int *n);
 
 /* The generated help for one command. */
 void cli_print_help(const cli_cmd_spec *spec, FILE *f);

@@ -40,18 +40,26 @@ void slurp(const char *path, sa_strbuf *sb) {
 /* Run $SA_BIN with the NULL-terminated arguments, stdin from `input` (NULL:
  * empty). Returns false (test skipped) when there is no binary. */
 bool run(sa_test *t, run_result *r, const char *input, ...) {
+    const char *args[RUN_MAX_ARGS + 1];
+    int n = 0;
+    va_list ap;
+    va_start(ap, input);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < RUN_MAX_ARGS) args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    return run_argv(t, r, input, args);
+}
+
+bool run_argv(sa_test *t, run_result *r, const char *input, const char *const *args) {
     memset(r, 0, sizeof *r);
     r->rc = -1;
     const char *bin = bin_path(t);
     if (!bin) return false;
-    const char *argv[32];
+    const char *argv[RUN_MAX_ARGS + 2];
     int argc = 0;
     argv[argc++] = bin;
-    va_list ap;
-    va_start(ap, input);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && argc < 31) argv[argc++] = a;
-    va_end(ap);
+    for (int i = 0; args[i] && argc <= RUN_MAX_ARGS; i++) argv[argc++] = args[i];
     argv[argc] = NULL;
 
     char in_path[1024], out_path[1024], err_path[1024];

@@ -24,6 +24,9 @@ const char *bin_path(sa_test *t);
 /* Append a whole file to sb (nothing if it cannot be read). */
 void slurp(const char *path, sa_strbuf *sb);
 bool run(sa_test *t, run_result *r, const char *input, ...);
+/* The same with a NULL-terminated array of at most RUN_MAX_ARGS arguments. */
+#define RUN_MAX_ARGS 96
+bool run_argv(sa_test *t, run_result *r, const char *input, const char *const *args);
 
 #define OUT(r) sa_strbuf_cstr(&(r).out)
 #define ERR(r) sa_strbuf_cstr(&(r).err)

@@ -248,8 +248,29 @@ static void test_bench_json(sa_test *t) {
     SA_CHECK(t, json_number_value(json_object_get(o, "peak_rss_mb")) > 0);
     json_decref(o);
     result_free(&r);
-    run(t, &r, NULL, "bench", "train", NULL);
+    /* bench train: full and LoRA on the real 260K model, one timed step */
+    const char *mp = sa_test_data(t, M260);
+    char model[1024]; /* sa_test_data's buffer is reused by run() */
+    snprintf(model, sizeof model, "%s", mp ? mp : "");
+    for (int lora = 0; mp && lora < 2; lora++) {
+        run(t, &r, NULL, "bench", "train", "--shape", model, "--batch", "2", "--seq-len", "16", "--steps", "1",
+            "--threads", "1", "--lora", lora ? "4" : "0", "--json", NULL);
+        SA_CHECKF(t, r.rc == 0, "%s", ERR(r));
+        o = json_loads(OUT(r), 0, &je);
+        SA_REQUIRE(t, o != NULL);
+        SA_CHECK(t, json_number_value(json_object_get(o, "tokens_per_s")) > 0);
+        SA_CHECK(t, json_number_value(json_object_get(o, "step_s")) > 0);
+        SA_CHECK(t, json_number_value(json_object_get(o, "peak_rss_mb")) > 0);
+        SA_CHECK(t, json_number_value(json_object_get(o, "frac_of_sgemm")) > 0);
+        int64_t trainable = json_integer_value(json_object_get(o, "trainable"));
+        SA_CHECKF(t, lora ? trainable > 0 && trainable < 100000 : trainable == 260032, "trainable %lld",
+                  (long long)trainable);
+        json_decref(o);
+        result_free(&r);
+    }
+    run(t, &r, NULL, "bench", "frobnicate", NULL);
     SA_CHECK_EQ_INT(t, r.rc, 2);
+    CHECK_HAS(t, ERR(r), "generate, train");
     result_free(&r);
 }
 

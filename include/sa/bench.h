@@ -45,6 +45,35 @@ typedef struct sa_bench_gen_result {
 
 sa_bench_gen_opts sa_bench_gen_defaults(void); /* batch 1, prompt 64, 128 new, prefill 512, 2 threads, 3 repeats */
 sa_status sa_bench_generate(const sa_model *m, const sa_bench_gen_opts *o, sa_bench_gen_result *r, sa_err *err);
+/* Training-step throughput (`selfalign bench train`, bench/bench_train):
+ * forward with saved activations, backward, gradient clipping and AdamW on
+ * synthetic tokens, full fine-tuning or LoRA (base frozen, all seven
+ * targets), F32. Also measures this machine's sgemm rate (1024^3, best of
+ * three, same threads) and reports the fraction of it the step reaches,
+ * counting the matrix FLOPs the step must do (forward 2 per weight per
+ * token plus causal attention; backward twice that with weight gradients,
+ * once without). */
+typedef struct sa_bench_train_opts {
+    int32_t batch, seq_len; /* tokens per step = batch * seq_len */
+    int32_t lora_rank;      /* 0 = full fine-tuning */
+    int32_t steps;          /* timed steps after one warm-up */
+    int32_t n_threads;
+    uint64_t seed;
+} sa_bench_train_opts;
+
+typedef struct sa_bench_train_result {
+    double tokens_per_s, step_s; /* median over the timed steps */
+    double peak_rss_mb;
+    double step_gflop;           /* matrix work per step, GFLOP */
+    double sgemm_gflops;         /* measured sgemm rate */
+    double frac_of_sgemm;        /* (step_gflop / step_s) / sgemm_gflops */
+    int64_t trainable;           /* parameters updated */
+} sa_bench_train_result;
+
+sa_bench_train_opts sa_bench_train_defaults(void); /* 16 x 256, full, 3 steps, 2 threads */
+/* Trains m in place (its weights change). */
+sa_status sa_bench_train(sa_model *m, const sa_bench_train_opts *o, sa_bench_train_result *r, sa_err *err);
+
 /* Peak resident set size of this process in MiB. */
 double sa_bench_peak_rss_mb(void);
 

@@ -9,6 +9,7 @@
 
 #include "sa/alloc.h"
 #include "sa/bench.h"
+#include "sa/progress.h"
 #include "sa/rng.h"
 
 sa_bench_gen_opts sa_bench_gen_defaults(void) {
@@ -20,12 +21,6 @@ double sa_bench_peak_rss_mb(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -73,9 +68,9 @@ sa_status sa_bench_generate(const sa_model *m, const sa_bench_gen_opts *o, sa_be
         for (int32_t rep = 0; rep < o->repeats && !s; rep++) {
             for (int32_t i = 0; i < o->prefill_len; i++)
                 rows[i] = (sa_batch_row){(int32_t)sa_rng_below(&rng, (uint64_t)c->vocab_size), i, &kv[0], i == o->prefill_len - 1};
-            double t0 = now_s();
+            double t0 = sa_progress_clock_monotonic(NULL);
             s = sa_model_forward(m, &st, &k, rows, o->prefill_len, err);
-            times[rep] = now_s() - t0;
+            times[rep] = sa_progress_clock_monotonic(NULL) - t0;
         }
         if (s) goto done;
         qsort(times, (size_t)o->repeats, sizeof(double), cmp_double);
@@ -89,14 +84,14 @@ sa_status sa_bench_generate(const sa_model *m, const sa_bench_gen_opts *o, sa_be
             s = sa_model_forward(m, &st, &k, rows, o->prompt_len, err);
             toks[b] = argmax(st.logits, c->vocab_size);
         }
-        double t0 = now_s();
+        double t0 = sa_progress_clock_monotonic(NULL);
         for (int32_t step = 0; step < o->new_tokens && !s; step++) {
             for (int32_t b = 0; b < o->batch; b++) rows[b] = (sa_batch_row){toks[b], o->prompt_len + step, &kv[b], true};
             s = sa_model_forward(m, &st, &k, rows, o->batch, err);
             for (int32_t b = 0; b < o->batch && !s; b++)
                 toks[b] = argmax(st.logits + (size_t)b * c->vocab_size, c->vocab_size);
         }
-        times[rep] = now_s() - t0;
+        times[rep] = sa_progress_clock_monotonic(NULL) - t0;
     }
     if (s) goto done;
     qsort(times, (size_t)o->repeats, sizeof(double), cmp_double);
