@@ -722,7 +722,7 @@ static void plan_epochs(sa_test *t) {
 static void batch_fill(sa_test *t) {
     sa_sft_data d;
     synth(&d, 10, small_len, 1); /* n = 2,3,4,5,6,... ; ids i*1000+k; loss on k >= n/2 */
-    const int32_t B = 3, MAXT = 8;
+    enum { B = 3, MAXT = 8 };
     int32_t tokens[B * MAXT], targets[B * MAXT];
     uint8_t mask[B * MAXT];
     memset(tokens, 0x55, sizeof tokens);

@@ -297,7 +297,7 @@ static sa_status rd_array(rd *r, gg_kv *kv, const char *key) {
             return fail_at(r, r->pos, SA_ERR_NOMEM, "out of memory for %llu strings",
                            (unsigned long long)n);
         /* rd_str may move the arena, so `key` must not be used in this loop */
-        for (uint64_t j = 0; j < n; j++) {
+        for (uint64_t i = 0; i < n; i++) {
             size_t off, len;
             if ((s = rd_str(r, &off, &len, "array string"))) return s;
             if (!push_soff(r->g, off)) return fail_at(r, r->pos, SA_ERR_NOMEM, "out of memory");

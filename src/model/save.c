@@ -128,7 +128,11 @@ static sa_status hf_add(void *p, const wdesc *d, int layer, sa_err *err) {
     hf_ud *u = p;
     const sa_model_config *c = &u->m->cfg;
     char name[160];
+    /* the pattern comes from our own constant name table (one %d) */
+    #pragma GCC diagnostic push
+    #pragma GCC diagnostic ignored "-Wformat-nonliteral"
     snprintf(name, sizeof name, d->hf, layer);
+    #pragma GCC diagnostic pop
     bool perm = d->rope_heads && c->rope_layout == SA_ROPE_LAYOUT_NORM; /* HF wants NEOX */
     sa_dtype dt = d->cols == 0 ? SA_DTYPE_F32 : u->dt; /* norms and biases stay fp32 */
     const void *data = prepare(&u->b, d->data, d->rows, d->cols ? d->cols : 1, dt, perm, d->rope_heads,
@@ -209,7 +213,11 @@ static sa_status gguf_add(void *p, const wdesc *d, int layer, sa_err *err) {
     gguf_ud *u = p;
     const sa_model_config *c = &u->m->cfg;
     char name[160];
+    /* the pattern comes from our own constant name table (one %d) */
+    #pragma GCC diagnostic push
+    #pragma GCC diagnostic ignored "-Wformat-nonliteral"
     snprintf(name, sizeof name, d->gguf, layer);
+    #pragma GCC diagnostic pop
     bool perm = d->rope_heads && (c->rope_layout == SA_ROPE_LAYOUT_NORM) != u->norm;
     sa_dtype dt = d->cols == 0 ? SA_DTYPE_F32 : u->dt;
     if (dt == SA_DTYPE_Q8_0 && d->cols % SA_Q8_0_BLOCK) dt = SA_DTYPE_F16; /* rows must be whole blocks */
