@@ -18,6 +18,9 @@ Q       := $(if $(filter 1,$(V)),,@)
 WARN    := -Wall -Wextra -Wno-unused-parameter
 STRICT_WARN := -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
                -Wvla -Wformat=2 -Wundef
+ifeq ($(STRICT),1)
+  WARN += $(STRICT_WARN) # before CFLAGS_BASE expands WARN (:=)
+endif
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude -fno-strict-aliasing
 LDLIBS_BASE := -lm -lpthread
 
@@ -73,10 +76,6 @@ endif
 ifeq ($(SAN),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
-ifeq ($(STRICT),1)
-  WARN += $(STRICT_WARN)
-endif
-
 CFLAGS  := $(CFLAGS_BASE) $(REQ_CFLAGS) $(FEAT_CFLAGS) $(SAN_FLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(SAN_FLAGS) $(EXTRA_LDFLAGS)
 LDLIBS  := $(REQ_LIBS) $(FEAT_LIBS) $(LDLIBS_BASE)
@@ -99,7 +98,12 @@ TEST_HELP := $(filter-out $(TEST_SRC),$(sort $(wildcard tests/*.c)))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 TOOL_SRC  := $(sort $(wildcard tools/*.c))
 
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# prompts/*.txt are embedded into the library (prompts.h): a host tool writes
+# $(BUILD)/gen/prompts_builtin.c, always linked in (also with LIB_SRC=...).
+PROMPT_TXT   := $(sort $(wildcard prompts/*.txt))
+PROMPTS_GEN  := $(BUILD)/gen/prompts_builtin.c
+PROMPTS_OBJ  := $(BUILD)/obj/gen/prompts_builtin.o
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(PROMPTS_OBJ)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_HELP_OBJ := $(TEST_HELP:%.c=$(BUILD)/obj/%.o)
 LIB       := $(BUILD)/libselfalign.a
@@ -118,6 +122,17 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/gen/embed_prompts: tools/embed_prompts.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -O1 -Wall -Wextra $< -o $@
+
+$(PROMPTS_GEN): $(PROMPT_TXT) prompts $(BUILD)/gen/embed_prompts
+	$(Q)$(BUILD)/gen/embed_prompts $@ $(PROMPT_TXT)
+
+$(PROMPTS_OBJ): $(PROMPTS_GEN)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -156,11 +171,11 @@ bench: all
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-fuzz:
+fuzz: $(PROMPTS_GEN)
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); echo "  FUZZ    build-fuzz/$$n"; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude $(REQ_CFLAGS) -fsanitize=fuzzer,address,undefined \
-	    $$f $(LIB_SRC) $(REQ_LIBS) -lm -lpthread -o build-fuzz/$$n || exit 1; done
+	    $$f $(LIB_SRC) $(PROMPTS_GEN) $(REQ_LIBS) -lm -lpthread -o build-fuzz/$$n || exit 1; done
 
 clean:
 	rm -rf build build-asan build-strict build-fuzz

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "model_args.h"
 #include "opts.h"
 #include "sa/alloc.h"
 #include "sa/chat.h"
@@ -297,12 +298,7 @@ int cmd_generate(int argc, char **argv) {
     sa_tokenizer *tok = NULL;
     sa_engine *e = NULL;
     const char *mpath = cli_str(&a, "model");
-    const char *tpath = cli_is_set(&a, "tokenizer") ? cli_str(&a, "tokenizer") : mpath;
-    sa_status s = sa_model_load(&m, mpath, &err);
-    if (!s) {
-        s = sa_tokenizer_load(&tok, tpath, &err);
-        if (s && !cli_is_set(&a, "tokenizer")) sa_err_prefix(&err, "no tokenizer found with the model (use --tokenizer): ");
-    }
+    sa_status s = cli_load_model_tokenizer(&a, &m, &tok, &err);
     gen_ctx g = {.a = &a, .tok = tok, .chat = cli_flag(&a, "chat"), .model_path = mpath};
     if (!s && g.chat) {
         if (cli_is_set(&a, "template")) s = sa_chat_template_from_name(cli_str(&a, "template"), &g.tmpl, &err);

@@ -14,5 +14,8 @@ int cmd_generate(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_backtranslate(int argc, char **argv);
+int cmd_curate(int argc, char **argv);
+int cmd_corpus(int argc, char **argv);
 
 #endif

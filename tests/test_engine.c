@@ -258,7 +258,8 @@ static void test_score_and_probs(sa_test *t) {
     SA_REQUIRE_OK(t, sa_engine_local_new(&e, f.m, f.tok, &o, &err), &err);
     const char *prompt = "Once upon a time, there was a little girl named Lily.";
     const char *cont = " She loved to play.";
-    sa_score_request rq[2] = {{1, prompt, false, cont, true}, {2, prompt, false, cont, true}};
+    sa_score_request rq[2] = {{.id = 1, .prompt = prompt, .continuation = cont, .add_bos = true},
+                              {.id = 2, .prompt = prompt, .continuation = cont, .add_bos = true}};
     sa_score_result res[2];
     SA_REQUIRE_OK(t, sa_engine_score(e, rq, 2, res, &err), &err);
     SA_REQUIRE(t, res[0].status == SA_OK && res[1].status == SA_OK);

@@ -125,6 +125,14 @@ sa_chat_template sa_chat_template_detect(const char *jinja);
 /* Detect from the tokenizer's chat template; take eos (and bos, for formats
  * that write one) from the tokenizer's own pieces. */
 void sa_chat_template_for_tokenizer(const sa_tokenizer *tok, sa_chat_template *out);
+/* The template every stage uses for a model: the named one when name is
+ * non-NULL (errors as sa_chat_template_from_name), else the tokenizer's
+ * (sa_chat_template_for_tokenizer), else — when that is absent or not
+ * recognised — "alpaca", with *fell_back (may be NULL) set so the caller
+ * can warn. Training, backtranslation and curation all choose this way, so
+ * a model is prompted as it was trained. */
+sa_status sa_chat_template_resolve(const sa_tokenizer *tok, const char *name, sa_chat_template *out, bool *fell_back,
+                                   sa_err *err);
 /* Replace the default system prompt; NULL or "" disables it. SA_ERR_RANGE if
  * longer than SA_CHAT_SYSTEM_MAX - 1 bytes (t is unchanged). */
 sa_status sa_chat_template_set_default_system(sa_chat_template *t, const char *text,

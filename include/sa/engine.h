@@ -98,6 +98,11 @@ typedef struct sa_score_request {
     bool prompt_trusted;
     const char *continuation; /* the text whose log-probability is wanted */
     bool add_bos;
+    /* Pre-tokenized prompt (e.g. from sa_chat_encode); when n_prompt_tokens >
+     * 0 it replaces prompt/prompt_trusted/add_bos and the continuation is
+     * encoded on its own as plain text (no BOS, no special tokens). */
+    const int32_t *prompt_tokens;
+    int32_t n_prompt_tokens;
 } sa_score_request;
 
 typedef struct sa_score_result {
@@ -120,6 +125,9 @@ sa_status sa_engine_score(sa_engine *e, const sa_score_request *reqs, size_t n, 
  * as the next token after prompt; probs[n_cands]. */
 sa_status sa_engine_next_token_probs(sa_engine *e, const char *prompt, bool prompt_trusted, bool add_bos,
                                      const int32_t *cands, int32_t n_cands, float *probs, sa_err *err);
+/* The same after a pre-tokenized prompt toks[n_toks] (no BOS is added). */
+sa_status sa_engine_next_token_probs_tokens(sa_engine *e, const int32_t *toks, int32_t n_toks, const int32_t *cands,
+                                            int32_t n_cands, float *probs, sa_err *err);
 const sa_tokenizer *sa_engine_tokenizer(const sa_engine *e);
 void sa_engine_free(sa_engine *e);
 

@@ -42,6 +42,13 @@ sa_status sa_engine_next_token_probs(sa_engine *e, const char *prompt, bool trus
     return e->ops->next_token_probs(e, prompt, trusted, add_bos, cands, n_cands, probs, err);
 }
 
+sa_status sa_engine_next_token_probs_tokens(sa_engine *e, const int32_t *toks, int32_t n_toks, const int32_t *cands,
+                                            int32_t n_cands, float *probs, sa_err *err) {
+    if (!e->ops->next_token_probs_tokens)
+        return sa_err_set(err, SA_ERR_UNSUPPORTED, "this engine takes no token-level prompts");
+    return e->ops->next_token_probs_tokens(e, toks, n_toks, cands, n_cands, probs, err);
+}
+
 const sa_tokenizer *sa_engine_tokenizer(const sa_engine *e) { return e->ops->tokenizer(e); }
 
 void sa_engine_get_stats(const sa_engine *e, sa_engine_stats *out) { e->ops->stats(e, out); }

@@ -14,6 +14,8 @@ typedef struct sa_engine_ops {
     const sa_tokenizer *(*tokenizer)(const sa_engine *e);
     void (*stats)(const sa_engine *e, sa_engine_stats *out);
     void (*free)(sa_engine *e);
+    sa_status (*next_token_probs_tokens)(sa_engine *e, const int32_t *toks, int32_t n_toks, const int32_t *cands,
+                                         int32_t n_cands, float *probs, sa_err *err);
 } sa_engine_ops;
 
 struct sa_engine {

@@ -388,10 +388,11 @@ static void score_row(void *p, int32_t i, const float *logits) {
 static sa_status encode_pair(local_engine *le, const sa_score_request *rq, sa_tokens *all, sa_tokens *tmp,
                              int32_t *n_prompt, sa_err *e) {
     const char *p = rq->prompt ? rq->prompt : "", *c = rq->continuation ? rq->continuation : "";
-    sa_status s = encode_prompt(le, p, rq->prompt_trusted, rq->add_bos, NULL, 0, tmp, e);
+    const int32_t *pre = rq->n_prompt_tokens > 0 ? rq->prompt_tokens : NULL;
+    sa_status s = encode_prompt(le, p, rq->prompt_trusted, rq->add_bos, pre, pre ? rq->n_prompt_tokens : 0, tmp, e);
     if (s) return s;
     all->n = 0;
-    if (rq->prompt_trusted) {
+    if (rq->prompt_trusted || pre) { /* token prompts end where the caller says */
         for (size_t i = 0; i < tmp->n; i++)
             if (sa_tokens_push(all, tmp->ids[i])) return sa_err_set(e, SA_ERR_NOMEM, "out of memory");
         *n_prompt = (int32_t)tmp->n;
@@ -452,11 +453,10 @@ static void probs_row(void *p, int32_t i, const float *lg) {
         u->probs[c] = (u->cands[c] >= 0 && u->cands[c] < u->V) ? (float)exp(log_softmax_at(lg, u->V, u->cands[c])) : 0.0f;
 }
 
-static sa_status local_next_token_probs(sa_engine *eng, const char *prompt, bool trusted, bool add_bos,
-                                        const int32_t *cands, int32_t n_cands, float *probs, sa_err *err) {
-    local_engine *le = (local_engine *)eng;
+static sa_status next_probs(local_engine *le, const char *prompt, bool trusted, bool add_bos, const int32_t *pre,
+                            int32_t n_pre, const int32_t *cands, int32_t n_cands, float *probs, sa_err *err) {
     sa_tokens toks = {0};
-    sa_status s = encode_prompt(le, prompt, trusted, add_bos, NULL, 0, &toks, err);
+    sa_status s = encode_prompt(le, prompt, trusted, add_bos, pre, n_pre, &toks, err);
     if (!s && toks.n == 0) s = sa_err_set(err, SA_ERR_INVALID_ARG, "next-token probabilities: empty prompt");
     if (!s) {
         probs_ud u = {cands, n_cands, le->m->cfg.vocab_size, (int32_t)toks.n - 1, probs};
@@ -464,6 +464,17 @@ static sa_status local_next_token_probs(sa_engine *eng, const char *prompt, bool
     }
     sa_tokens_free(&toks);
     return s;
+}
+
+static sa_status local_next_token_probs(sa_engine *eng, const char *prompt, bool trusted, bool add_bos,
+                                        const int32_t *cands, int32_t n_cands, float *probs, sa_err *err) {
+    return next_probs((local_engine *)eng, prompt, trusted, add_bos, NULL, 0, cands, n_cands, probs, err);
+}
+
+static sa_status local_next_token_probs_tokens(sa_engine *eng, const int32_t *toks, int32_t n_toks,
+                                               const int32_t *cands, int32_t n_cands, float *probs, sa_err *err) {
+    if (!toks || n_toks <= 0) return sa_err_set(err, SA_ERR_INVALID_ARG, "next-token probabilities: empty prompt");
+    return next_probs((local_engine *)eng, NULL, false, false, toks, n_toks, cands, n_cands, probs, err);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
@@ -500,7 +511,8 @@ static void local_free(sa_engine *eng) {
 }
 
 static const sa_engine_ops k_local_ops = {local_generate, local_score, local_next_token_probs,
-                                          local_tokenizer, local_stats, local_free};
+                                          local_tokenizer, local_stats, local_free,
+                                          local_next_token_probs_tokens};
 
 sa_status sa_engine_local_new(sa_engine **out, const sa_model *m, const sa_tokenizer *tok,
                               const sa_engine_local_opts *opts, sa_err *err) {

@@ -157,6 +157,16 @@ void sa_chat_template_for_tokenizer(const sa_tokenizer *tok, sa_chat_template *o
     if (piece && out->bos) out->bos = piece;
 }
 
+sa_status sa_chat_template_resolve(const sa_tokenizer *tok, const char *name, sa_chat_template *out, bool *fell_back,
+                                   sa_err *err) {
+    if (fell_back) *fell_back = false;
+    if (name) return sa_chat_template_from_name(name, out, err);
+    sa_chat_template_for_tokenizer(tok, out);
+    if (!out->unknown) return SA_OK;
+    if (fell_back) *fell_back = true;
+    return sa_chat_template_from_name("alpaca", out, err);
+}
+
 /* ---- segments --------------------------------------------------------------- */
 
 void sa_chat_segments_free(sa_chat_segments *s) {

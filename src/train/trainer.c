@@ -194,18 +194,11 @@ static sa_status setup_model(run *r, sa_err *err) {
     if (sa_tokenizer_vocab_size(r->tok) > r->m->cfg.vocab_size)
         return sa_err_set(err, SA_ERR_INVALID_ARG, "tokenizer %s has %d tokens but the model only %d", tpath,
                           sa_tokenizer_vocab_size(r->tok), r->m->cfg.vocab_size);
-    if (o->template_name) {
-        s = sa_chat_template_from_name(o->template_name, &r->tmpl, err);
-        if (s) return s;
-    } else {
-        sa_chat_template_for_tokenizer(r->tok, &r->tmpl);
-        if (r->tmpl.unknown && !o->text_mode) {
-            SA_LOG_WARN(&r->log, "the tokenizer's chat template is absent or not recognised: using the alpaca "
-                                 "instruction template (choose one with a template name)");
-            s = sa_chat_template_from_name("alpaca", &r->tmpl, err);
-            if (s) return s;
-        }
-    }
+    bool fell_back = false;
+    if ((s = sa_chat_template_resolve(r->tok, o->template_name, &r->tmpl, &fell_back, err))) return s;
+    if (fell_back && !o->text_mode)
+        SA_LOG_WARN(&r->log, "the tokenizer's chat template is absent or not recognised: using the alpaca "
+                             "instruction template (choose one with a template name)");
     if (o->seq_len < 2 || o->seq_len > r->m->cfg.max_seq_len)
         return sa_err_set(err, SA_ERR_INVALID_ARG, "sequence length %d: must be in [2, %d] (the model's context)",
                           o->seq_len, r->m->cfg.max_seq_len);
