@@ -357,6 +357,11 @@ static void test_scripted_outcomes(sa_test *t) {
     o.max_instruction_chars = 1000;
     SA_CHECK_OK(t, sa_bt_run(&f.base, tok, &tm, &o, &st, &e), &e);
     SA_CHECK_EQ_INT(t, st.by_reason[SA_BT_ACCEPTED], 3);
+    /* other generation settings would mix two runs in one journal: refused */
+    o.temperature = 0.3f;
+    SA_CHECK_EQ_INT(t, sa_bt_run(&f.base, tok, &tm, &o, &st, &e), SA_ERR_INVALID_ARG);
+    CHECK_HAS(t, e.msg, "other settings");
+    CHECK_HAS(t, e.msg, "\"temperature\"");
     sa_strbuf_free(&before);
     sa_strbuf_free(&after);
     json_decref(acc);

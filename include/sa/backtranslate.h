@@ -50,8 +50,10 @@
  * rejected files to an uninterrupted one. SIGINT/SIGTERM: the journal is
  * flushed and sa_bt_run returns SA_ERR_INTERRUPTED (final files untouched).
  * Journal records keep the raw generation; classification happens at the
- * final pass, so the filters' options may change between reruns, but the
- * generation settings must not (not checked; see the report).
+ * final pass, so the filters' options may change between reruns; the
+ * generation settings (model name, template, temperature, top-p, seed, max
+ * tokens) are kept in <journal>.settings and a rerun with others is
+ * refused with SA_ERR_INVALID_ARG.
  *
  * Ownership: sa_bt_run borrows the engine, tokenizer and template; options
  * strings are borrowed. sa_bt_prompt_ids appends to a caller-owned sa_tokens.

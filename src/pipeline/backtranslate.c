@@ -579,6 +579,37 @@ static char *stats_beside(const char *out) {
     return sa_strbuf_detach(&b, NULL);
 }
 
+/* The generation settings a journal's results depend on, kept beside it
+ * (<journal>.settings). A rerun with other settings would mix two runs'
+ * outputs in one file, so it is refused; the post-filter (max instruction
+ * length) is not among them: it applies at the final pass. */
+static sa_status check_settings(const char *jpath, const sa_chat_template *t, const sa_bt_opts *o, bool has_results,
+                                sa_err *err) {
+    json_t *j = json_pack("{s:s, s:s, s:f, s:f, s:I, s:i}", "model", o->model_name ? o->model_name : "", "template",
+                          sa_chat_format_name(t->format), "temperature", (double)o->temperature, "top_p",
+                          (double)o->top_p, "seed", (json_int_t)o->seed, "max_tokens", (int)o->max_tokens);
+    char *now = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    char *spath = with_suffix(jpath, ".settings");
+    sa_status s = SA_OK;
+    if (!now || !spath) s = sa_err_set(err, SA_ERR_NOMEM, "out of memory");
+    sa_strbuf saved = {0};
+    if (!s && has_results && sa_path_exists(spath)) {
+        s = sa_file_read_strbuf(spath, &saved, err);
+        if (!s && strcmp(sa_strbuf_cstr(&saved), now) != 0)
+            s = sa_err_set(err, SA_ERR_INVALID_ARG,
+                           "%s: its results were generated with other settings (%s; now %s): rerun with those "
+                           "settings, or write to a new --out",
+                           jpath, sa_strbuf_cstr(&saved), now);
+    } else if (!s) {
+        s = sa_file_write_atomic(spath, now, strlen(now), err);
+    }
+    sa_strbuf_free(&saved);
+    free(now);
+    free(spath);
+    return s;
+}
+
 sa_status sa_bt_run(sa_engine *e, const sa_tokenizer *tok, const sa_chat_template *t, const sa_bt_opts *o,
                     sa_bt_stats *stats, sa_err *err) {
     SA_ASSERT(e && tok && t && o);
@@ -596,6 +627,9 @@ sa_status sa_bt_run(sa_engine *e, const sa_tokenizer *tok, const sa_chat_templat
     jo.on_bad = on_bad_line;
     jo.ctx = o->progress;
     if (!s) s = sa_journal_open(&r.j, jpath, &jo, err);
+    bool opened = !s;
+    if (!s) s = check_settings(jpath, t, o, sa_journal_count(&r.j) > 0, err);
+    if (s && opened) sa_journal_close(&r.j, NULL);
     if (!s) {
         st->resumed = sa_journal_count(&r.j);
         double t0 = now_s();
