@@ -102,6 +102,10 @@ int cmd_train(int argc, char **argv) {
     }
     /* --data a,b,c (and repeated commas are an error: an empty name) */
     char *data_copy = strdup(cli_str(&a, "data"));
+    if (!data_copy) {
+        cli_error("train: out of memory");
+        return CLI_EXIT_RUNTIME;
+    }
     const char *files[MAX_FILES];
     size_t n_files = 0;
     rc = CLI_CONTINUE;

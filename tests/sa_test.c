@@ -27,15 +27,31 @@ void sa_test_skip(sa_test *t, const char *fmt, ...) {
     t->skipped = 1;
 }
 
+/* a + "/" + b, kept in t->paths until the test ends (so callers may hold
+ * several at once); NULL only when memory runs out (the test fails). */
+static const char *keep_join(sa_test *t, const char *a, const char *b) {
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n), **v = realloc(t->paths, (t->n_paths + 1) * sizeof *v);
+    if (v) t->paths = v;
+    if (!p || !v) {
+        free(p);
+        sa_test_fail(t, __FILE__, __LINE__, "out of memory");
+        return NULL;
+    }
+    snprintf(p, n, "%s/%s", a, b);
+    t->paths[t->n_paths++] = p;
+    return p;
+}
+
 const char *sa_test_data(sa_test *t, const char *rel) {
     const char *dir = getenv("SA_DATA_DIR");
     if (!dir || !*dir) dir = "../shared/data";
-    snprintf(t->pathbuf, sizeof t->pathbuf, "%s/%s", dir, rel);
-    if (access(t->pathbuf, R_OK) != 0) {
-        sa_test_skip(t, "test data %s not found (set SA_DATA_DIR to ../shared/data)", t->pathbuf);
+    const char *p = keep_join(t, dir, rel);
+    if (p && access(p, R_OK) != 0) {
+        sa_test_skip(t, "test data %s not found (set SA_DATA_DIR to ../shared/data)", p);
         return NULL;
     }
-    return t->pathbuf;
+    return p;
 }
 
 const char *sa_test_tmpdir(sa_test *t) {
@@ -54,9 +70,7 @@ const char *sa_test_tmpdir(sa_test *t) {
 }
 
 const char *sa_test_tmpfile(sa_test *t, const char *name) {
-    const char *d = sa_test_tmpdir(t);
-    snprintf(t->pathbuf, sizeof t->pathbuf, "%s/%s", d, name);
-    return t->pathbuf;
+    return keep_join(t, sa_test_tmpdir(t), name);
 }
 
 bool sa_test_write_file(sa_test *t, const char *path, const void *data, size_t n) {
@@ -95,6 +109,8 @@ int sa_test_main(const char *file, const sa_test_def *tests, size_t n, int argc,
         t.name = tests[i].name;
         fflush(stdout);
         tests[i].fn(&t);
+        for (size_t k = 0; k < t.n_paths; k++) free(t.paths[k]);
+        free(t.paths);
         if (t.failures) {
             printf("FAIL %s:%s: %s\n", fname, t.name, t.first_fail);
             failed++;

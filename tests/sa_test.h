@@ -36,7 +36,8 @@ typedef struct sa_test {
     char first_fail[512];
     char skip_reason[256];
     char tmpdir[512];
-    char pathbuf[1024];
+    char **paths;   /* strings returned by sa_test_data / sa_test_tmpfile, freed after the test */
+    size_t n_paths;
 } sa_test;
 
 typedef struct sa_test_def {
@@ -47,12 +48,13 @@ typedef struct sa_test_def {
 void sa_test_fail(sa_test *t, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void sa_test_skip(sa_test *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Path of a file under the shared test data directory, or NULL (test skipped). */
+/* Path of a file under the shared test data directory, or NULL (test skipped).
+ * Like sa_test_tmpfile's, the string stays valid until the test ends. */
 const char *sa_test_data(sa_test *t, const char *rel);
 /* Per-program scratch directory (created on first use, removed at exit
  * unless SA_TEST_KEEP is set). */
 const char *sa_test_tmpdir(sa_test *t);
-/* tmpdir + "/" + name, in a buffer owned by t (valid until the next call). */
+/* tmpdir + "/" + name, owned by t and valid until the test ends. */
 const char *sa_test_tmpfile(sa_test *t, const char *name);
 /* Write bytes to a file; returns false on error (and records a failure). */
 bool sa_test_write_file(sa_test *t, const char *path, const void *data, size_t n);

@@ -50,14 +50,13 @@ bool sa_vocab_cases_read(sa_test *t, const char *inp_path, const char *out_path,
 
 bool sa_vocab_cases_load(sa_test *t, const char *stem, sa_vocab_cases *c) {
     memset(c, 0, sizeof *c);
-    char rel[256], inp[1024];
+    char rel[256];
     snprintf(rel, sizeof rel, "tokenizers/llamacpp-vocab/%s.inp", stem);
-    const char *p = sa_test_data(t, rel);
-    if (!p) return false;
-    snprintf(inp, sizeof inp, "%s", p); /* sa_test_data's buffer is reused */
+    const char *inp = sa_test_data(t, rel);
+    if (!inp) return false;
     snprintf(rel, sizeof rel, "tokenizers/llamacpp-vocab/%s.out", stem);
-    p = sa_test_data(t, rel);
-    return p && sa_vocab_cases_read(t, inp, p, c);
+    const char *out = sa_test_data(t, rel);
+    return out && sa_vocab_cases_read(t, inp, out, c);
 }
 
 static bool ids_equal(const sa_tokens *got, const char *want) {

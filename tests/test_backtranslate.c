@@ -21,20 +21,6 @@
 #define M260 "models/llama2c-stories260K/stories260K.bin"
 #define T512 "models/llama2c-stories260K/tok512.bin"
 
-static char g_paths[16][1024]; /* sa_test_tmpfile reuses one buffer: keep copies */
-static int g_npaths;
-
-static const char *keep_path(const char *p) {
-    char *dst = g_paths[g_npaths++ % 16];
-    snprintf(dst, sizeof g_paths[0], "%s", p);
-    return dst;
-}
-
-static const char *data_path(sa_test *t, const char *rel) {
-    const char *p = sa_test_data(t, rel);
-    return p ? keep_path(p) : NULL;
-}
-
 /* ---- filters ---------------------------------------------------------------------- */
 
 static void test_classify(sa_test *t) {
@@ -79,7 +65,7 @@ static void test_classify(sa_test *t) {
 /* ---- template choice and the trust rule ----------------------------------------------- */
 
 static void test_template_choice(sa_test *t) {
-    const char *tp = data_path(t, T512);
+    const char *tp = sa_test_data(t, T512);
     if (!tp) return;
     sa_tokenizer *tok = NULL;
     sa_err e = {0};
@@ -238,7 +224,7 @@ static const char *str_at(json_t *arr, size_t i, const char *key) {
 }
 
 static void test_scripted_outcomes(sa_test *t) {
-    const char *tp = data_path(t, T512);
+    const char *tp = sa_test_data(t, T512);
     if (!tp) return;
     sa_tokenizer *tok = NULL;
     sa_err e = {0};
@@ -270,7 +256,7 @@ static void test_scripted_outcomes(sa_test *t) {
                           texts[i]);
         if (i == 3) sa_strbuf_puts(&in, "{\"id\":\"s1\",\"text\":\"repeated id\"}\n{\"id\":7}\n[1,2]\n");
     }
-    const char *inp = keep_path(sa_test_tmpfile(t, "scripted.jsonl"));
+    const char *inp = sa_test_tmpfile(t, "scripted.jsonl");
     sa_test_write_file(t, inp, in.buf, in.len);
     sa_strbuf_free(&in);
     char dir[1024], outp[1100];
@@ -374,7 +360,7 @@ static void test_scripted_outcomes(sa_test *t) {
 static const char *write_segments(sa_test *t, const char *name, int n) {
     static const char *const k_names[] = {"Lily", "Tom", "Sue", "Ben", "Mia", "Max", "Amy", "Sam"};
     static const char *const k_things[] = {"ball", "cat", "kite", "boat", "cake", "tree", "hat", "dog"};
-    const char *path = keep_path(sa_test_tmpfile(t, name));
+    const char *path = sa_test_tmpfile(t, name);
     sa_strbuf b = {0};
     for (int i = 0; i < n; i++)
         sa_strbuf_appendf(&b, "{\"doc\":\"d%d\",\"id\":\"seg%04d\",\"text\":\"%s had a %s. One day %s went to the park "
@@ -452,9 +438,8 @@ static bool same_file(const char *a, const char *b) {
 }
 
 static void interrupt_case(sa_test *t, int sig) {
-    const char *model = data_path(t, M260), *tok = data_path(t, T512), *bin = model && tok ? bin_path(t) : NULL;
+    const char *model = sa_test_data(t, M260), *tok = sa_test_data(t, T512), *bin = model && tok ? bin_path(t) : NULL;
     if (!model || !tok || !bin) return;
-    bin = keep_path(bin);
     const char *in = write_segments(t, sig == SIGKILL ? "kill.jsonl" : "int.jsonl", N_SEG);
     char ref[1100], cut[1100], journal[1200];
     snprintf(ref, sizeof ref, "%s/ref%d/cand.jsonl", sa_test_tmpdir(t), sig);
@@ -509,11 +494,11 @@ static void interrupt_case(sa_test *t, int sig) {
 
 /* A segment's instruction depends on (seed, segment id) only, not on batch or threads. */
 static void test_batch_thread_independent(sa_test *t) {
-    const char *model = data_path(t, M260), *tok = data_path(t, T512);
+    const char *model = sa_test_data(t, M260), *tok = sa_test_data(t, T512);
     if (!model || !tok) return;
     const char *in = write_segments(t, "indep.jsonl", 30);
-    const char *a = keep_path(sa_test_tmpfile(t, "indep_a.jsonl")), *b = keep_path(sa_test_tmpfile(t, "indep_b.jsonl"));
-    const char *c = keep_path(sa_test_tmpfile(t, "indep_c.jsonl"));
+    const char *a = sa_test_tmpfile(t, "indep_a.jsonl"), *b = sa_test_tmpfile(t, "indep_b.jsonl");
+    const char *c = sa_test_tmpfile(t, "indep_c.jsonl");
     run_result r;
     if (!run(t, &r, NULL, "backtranslate", "--model", model, "--tokenizer", tok, "--in", in, "--out", a,
              "--max-tokens", "16", "--threads", "1", "--batch", "3", "--quiet", NULL))
@@ -543,9 +528,9 @@ static void test_kill9_resume(sa_test *t) { interrupt_case(t, SIGKILL); }
 static void test_sigint_resume(sa_test *t) { interrupt_case(t, SIGINT); }
 
 static void test_cli_bad_lines(sa_test *t) {
-    const char *model = data_path(t, M260), *tok = data_path(t, T512);
+    const char *model = sa_test_data(t, M260), *tok = sa_test_data(t, T512);
     if (!model || !tok) return;
-    const char *in = keep_path(sa_test_tmpfile(t, "bad_in.jsonl"));
+    const char *in = sa_test_tmpfile(t, "bad_in.jsonl");
     const char *text = "{\"id\":\"a\",\"text\":\"Tom had a ball.\"}\n"
                        "{\"id\":\"b\",\"text\":\n"
                        "{\"id\":\"c\",\"text\":\"   \"}\n"
@@ -553,7 +538,7 @@ static void test_cli_bad_lines(sa_test *t) {
                        "{\"text\":\"no id\"}\n"
                        "{\"id\":12,\"text\":\"Sue had a cat.\"}\n";
     sa_test_write_file(t, in, text, strlen(text));
-    const char *out = keep_path(sa_test_tmpfile(t, "bad_out.jsonl"));
+    const char *out = sa_test_tmpfile(t, "bad_out.jsonl");
     run_result r;
     if (!run(t, &r, NULL, "backtranslate", "--model", model, "--tokenizer", tok, "--in", in, "--out", out,
              "--max-tokens", "8", "--threads", "2", NULL))
@@ -572,7 +557,7 @@ static void test_cli_bad_lines(sa_test *t) {
     result_free(&r);
     check_partition(t, out, 2);
     /* --strict stops at the first one */
-    const char *out2 = keep_path(sa_test_tmpfile(t, "bad_out2.jsonl"));
+    const char *out2 = sa_test_tmpfile(t, "bad_out2.jsonl");
     if (!run(t, &r, NULL, "backtranslate", "--model", model, "--tokenizer", tok, "--in", in, "--out", out2,
              "--max-tokens", "8", "--strict", NULL))
         return;

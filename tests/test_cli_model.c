@@ -249,10 +249,8 @@ static void test_bench_json(sa_test *t) {
     json_decref(o);
     result_free(&r);
     /* bench train: full and LoRA on the real 260K model, one timed step */
-    const char *mp = sa_test_data(t, M260);
-    char model[1024]; /* sa_test_data's buffer is reused by run() */
-    snprintf(model, sizeof model, "%s", mp ? mp : "");
-    for (int lora = 0; mp && lora < 2; lora++) {
+    const char *model = sa_test_data(t, M260);
+    for (int lora = 0; model && lora < 2; lora++) {
         run(t, &r, NULL, "bench", "train", "--shape", model, "--batch", "2", "--seq-len", "16", "--steps", "1",
             "--threads", "1", "--lora", lora ? "4" : "0", "--json", NULL);
         SA_CHECKF(t, r.rc == 0, "%s", ERR(r));

@@ -37,22 +37,8 @@
 static const char *k_colors[] = {"red", "blue", "green", "brown", "white", "black", "pink", "gold"};
 
 /* 16 records in our schema; the answers differ in a word and a number. */
-static char g_paths[16][1024]; /* sa_test_tmpfile reuses one buffer: keep copies */
-static int g_npaths;
-
-static const char *keep_path(const char *p) {
-    char *dst = g_paths[g_npaths++ % 16];
-    snprintf(dst, sizeof g_paths[0], "%s", p);
-    return dst;
-}
-
-static const char *data_path(sa_test *t, const char *rel) {
-    const char *p = sa_test_data(t, rel);
-    return p ? keep_path(p) : NULL;
-}
-
 static const char *write_records(sa_test *t, const char *name, int n) {
-    const char *path = keep_path(sa_test_tmpfile(t, name));
+    const char *path = sa_test_tmpfile(t, name);
     sa_strbuf b = {0};
     for (int i = 0; i < n; i++)
         sa_strbuf_appendf(&b,
@@ -131,7 +117,7 @@ static sa_model *trained_from_checkpoint(sa_test *t, const char *model, const ch
 }
 
 static void test_overfit_and_export(sa_test *t) {
-    const char *model = data_path(t, M260), *tok = data_path(t, T512);
+    const char *model = sa_test_data(t, M260), *tok = sa_test_data(t, T512);
     if (!model || !tok) return;
     const char *data[1] = {write_records(t, "sft16.jsonl", 16)};
     char out[1024];
@@ -183,7 +169,7 @@ static void test_overfit_and_export(sa_test *t) {
 }
 
 static void test_lora_merge_export(sa_test *t) {
-    const char *model = data_path(t, M260), *tok = data_path(t, T512);
+    const char *model = sa_test_data(t, M260), *tok = sa_test_data(t, T512);
     if (!model || !tok) return;
     const char *data[1] = {write_records(t, "sft16b.jsonl", 16)};
     char out[1024], path[1100];
@@ -249,8 +235,31 @@ static bool same_file(sa_test *t, const char *a, const char *b) {
     return same;
 }
 
+/* bin train COMMON... --out OUT --save-every EVERY [--resume], NULL-terminated */
+static void train_argv(const char **av, const char *bin, const char *const *common, int nc, const char *out,
+                       const char *every, bool resume) {
+    int n = 0;
+    av[n++] = bin, av[n++] = "train";
+    for (int i = 0; i < nc; i++) av[n++] = common[i];
+    av[n++] = "--out", av[n++] = out, av[n++] = "--save-every", av[n++] = every;
+    if (resume) av[n++] = "--resume";
+    av[n] = NULL;
+}
+
+/* Start bin with argv, its output discarded; returns the child's pid. */
+static pid_t spawn_quiet(const char *bin, const char *const *av) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        freopen("/dev/null", "w", stdout);
+        execv(bin, (char *const *)av);
+        _exit(127);
+    }
+    return pid;
+}
+
 static void resume_case(sa_test *t, const char *threads) {
-    const char *model = data_path(t, M260), *tok = data_path(t, T512), *bin = model ? bin_path(t) : NULL;
+    const char *model = sa_test_data(t, M260), *tok = sa_test_data(t, T512), *bin = model ? bin_path(t) : NULL;
     if (!model || !tok || !bin) return;
     char name[64], ref[1024], killed[1024];
     snprintf(name, sizeof name, "resume%s.jsonl", threads);
@@ -263,34 +272,15 @@ static void resume_case(sa_test *t, const char *threads) {
                             "--eval-every", "20", "--threads", threads, "--quiet", "--seed", "7"};
     enum { NC = sizeof common / sizeof common[0] };
     /* uninterrupted reference */
-    const char *argv_ref[NC + 8] = {bin, "train"};
-    int n = 2;
-    for (int i = 0; i < NC; i++) argv_ref[n++] = common[i];
-    argv_ref[n++] = "--out", argv_ref[n++] = ref, argv_ref[n++] = "--save-every", argv_ref[n++] = "0";
-    argv_ref[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        freopen("/dev/null", "w", stderr);
-        freopen("/dev/null", "w", stdout);
-        execv(bin, (char *const *)argv_ref);
-        _exit(127);
-    }
+    const char *av[NC + 12];
+    train_argv(av, bin, common, NC, ref, "0", false);
+    pid_t pid = spawn_quiet(bin, av);
     int st = 0;
     waitpid(pid, &st, 0);
     SA_REQUIRE(t, WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    /* the same run, checkpointing every step, killed with SIGKILL after step 10 */
-    const char *argv_k[NC + 10] = {bin, "train"};
-    n = 2;
-    for (int i = 0; i < NC; i++) argv_k[n++] = common[i];
-    argv_k[n++] = "--out", argv_k[n++] = killed, argv_k[n++] = "--save-every", argv_k[n++] = "1";
-    argv_k[n] = NULL;
-    pid = fork();
-    if (pid == 0) {
-        freopen("/dev/null", "w", stderr);
-        freopen("/dev/null", "w", stdout);
-        execv(bin, (char *const *)argv_k);
-        _exit(127);
-    }
+    /* the same run, checkpointing every step, killed with SIGKILL after step 8 */
+    train_argv(av, bin, common, NC, killed, "1", false);
+    pid = spawn_quiet(bin, av);
     bool exited = false;
     for (int spin = 0; spin < 60000; spin++) {
         if (ckpt_step(killed) >= 8) break;
@@ -306,15 +296,10 @@ static void resume_case(sa_test *t, const char *threads) {
     SA_CHECK(t, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     int64_t at = ckpt_step(killed);
     SA_CHECKF(t, at >= 8 && at < 40, "killed at checkpoint %lld", (long long)at);
-    /* resume to the end */
-    const char *argv_r[NC + 12] = {"train"};
-    n = 1;
-    for (int i = 0; i < NC; i++) argv_r[n++] = common[i];
-    argv_r[n++] = "--out", argv_r[n++] = killed, argv_r[n++] = "--save-every", argv_r[n++] = "1";
-    argv_r[n++] = "--resume";
-    argv_r[n] = NULL;
+    /* resume to the end (run_argv supplies the binary itself) */
+    train_argv(av, bin, common, NC, killed, "1", true);
     run_result rr = {0};
-    bool ran = run_argv(t, &rr, NULL, argv_r);
+    bool ran = run_argv(t, &rr, NULL, av + 1);
     if (ran) {
         SA_CHECKF(t, rr.rc == 0, "resume failed (%d): %s", rr.rc, ERR(rr));
         CHECK_HAS(t, OUT(rr), "(resumed at ");
@@ -342,7 +327,7 @@ static void test_kill9_resume_1thread(sa_test *t) { resume_case(t, "1"); }
 static void test_kill9_resume_2threads(sa_test *t) { resume_case(t, "2"); }
 
 static void test_resume_other_settings_refused(sa_test *t) {
-    const char *model = data_path(t, M260), *tok = data_path(t, T512);
+    const char *model = sa_test_data(t, M260), *tok = sa_test_data(t, T512);
     if (!model || !tok) return;
     const char *data[1] = {write_records(t, "sft8.jsonl", 8)};
     char out[1024];
@@ -365,9 +350,9 @@ static void test_resume_other_settings_refused(sa_test *t) {
 }
 
 static void test_bad_data_reported(sa_test *t) {
-    const char *model = data_path(t, M260), *tok = data_path(t, T512);
+    const char *model = sa_test_data(t, M260), *tok = sa_test_data(t, T512);
     if (!model || !tok) return;
-    const char *path = keep_path(sa_test_tmpfile(t, "bad.jsonl"));
+    const char *path = sa_test_tmpfile(t, "bad.jsonl");
     sa_strbuf b = {0};
     sa_strbuf_puts(&b, "{\"instruction\":\"Say hi\",\"output\":\"Hi there.\"}\n");
     sa_strbuf_puts(&b, "{\"instruction\":\"broken\",\n");                          /* line 2: malformed */
@@ -382,7 +367,7 @@ static void test_bad_data_reported(sa_test *t) {
     snprintf(out, sizeof out, "%s/bad", sa_test_tmpdir(t));
     sa_train_opts o = base_opts(model, tok, data, out);
     o.steps = 2, o.batch = 2;
-    const char *logp = keep_path(sa_test_tmpfile(t, "bad.log"));
+    const char *logp = sa_test_tmpfile(t, "bad.log");
     o.log = fopen(logp, "w");
     sa_train_result r;
     sa_err e = {0};

@@ -157,8 +157,9 @@ void sa_attention_fwd_lse(const sa_kernels *k, float *out, float *lse, const flo
 void sa_matmul_bwd(const sa_kernels *k, float *dx, float *dw, float *db, const float *dout,
                    const float *x, const float *w, int64_t M, int64_t N, int64_t K);
 
-/* RMSNorm: dx[M,D] (OVERWRITE), dw[D] (ACCUMULATE). rstd[M] is what the
- * forward saved; x and w are the forward's inputs. dx may alias dout. */
+/* RMSNorm: dx[M,D] (OVERWRITE), dw[D] (ACCUMULATE; NULL skips it: a frozen
+ * weight). rstd[M] is what the forward saved; x and w are the forward's
+ * inputs. dx may alias dout. */
 void sa_rmsnorm_bwd(const sa_kernels *k, float *dx, float *dw, const float *dout, const float *x,
                     const float *rstd, const float *w, int64_t M, int64_t D);
 

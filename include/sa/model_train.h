@@ -59,7 +59,6 @@ typedef struct sa_train_acts {
     float *dx, *dxb, *dqkv, *dq, *dk, *dv, *datt, *dgu, *dh, *tmp, *scratch;
     int32_t *pos;
     sa_attn_seq *seqs;
-    float *dnorm; /* [D] sink for norm-weight gradients of a frozen base */
     /* LoRA (lora_rank > 0): u = drop(x) A^T saved per layer and target, and
      * per-target scratch reused by every target in turn */
     int32_t lora_rank;

@@ -47,7 +47,7 @@ void sa_rmsnorm_fwd(const sa_kernels *k, float *out, float *rstd, const float *x
 
 static void rmsnorm_bwd_ref(float *dx, float *dw, const float *dout, const float *x, const float *rstd,
                             const float *w, int64_t M, int64_t D) {
-    for (int64_t i = 0; i < D; i++) {
+    for (int64_t i = 0; dw && i < D; i++) {
         double acc = 0;
         for (int64_t m = 0; m < M; m++) acc += (double)dout[m * D + i] * x[m * D + i] * rstd[m];
         dw[i] += (float)acc;
@@ -71,9 +71,9 @@ void sa_rmsnorm_bwd(const sa_kernels *k, float *dx, float *dw, const float *dout
     int nt = M * D > 65536 ? k->n_threads : 1;
     (void)nt;
 #ifdef SA_HAVE_OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static) if (dw)
 #endif
-    for (int t = 0; t < nt; t++) {
+    for (int t = 0; t < (dw ? nt : 0); t++) { /* dw NULL: a frozen weight */
         int64_t i0 = D * t / nt, i1 = D * (t + 1) / nt;
         for (int64_t m = 0; m < M; m++) {
             const float *dy = dout + m * D, *xr = x + m * D;

@@ -63,7 +63,6 @@ sa_status sa_train_acts_init(sa_train_acts *a, const sa_model_config *c, const s
     ALLOC(dh, R * F);
     ALLOC(tmp, R * (qkvd > D ? qkvd : D));
     ALLOC(scratch, 2 * (size_t)T * H * (size_t)T); /* sa_attention_{fwd,bwd}_lse */
-    ALLOC(dnorm, D);
     if (lora) {
         ALLOC(lora_u, L * SA_LORA_N_TARGETS * R * rank);
         ALLOC(lora_xd, R * wide);
@@ -86,7 +85,7 @@ void sa_train_acts_free(sa_train_acts *a) {
     float *bufs[] = {a->x,    a->xn1,  a->rstd1, a->q,      a->k,       a->v,       a->lse,     a->att_out,
                      a->xmid, a->xn2,  a->rstd2, a->gu,     a->h,       a->xnf,     a->rstdf,   a->ce_scratch,
                      a->dx,   a->dxb,  a->dqkv,  a->dq,     a->dk,      a->dv,      a->datt,    a->dgu,
-                     a->dh,   a->tmp,  a->scratch, a->dnorm, a->lora_u, a->lora_xd, a->lora_y, a->lora_du,
+                     a->dh,   a->tmp,  a->scratch, a->lora_u, a->lora_xd, a->lora_y, a->lora_du,
                      a->lora_dx};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(a->pos);
@@ -355,7 +354,7 @@ sa_status sa_model_train_step(const sa_model *m, sa_train_acts *a, const sa_kern
     if (n_counted) *n_counted = n;
     if (s || !need_bwd) return s;
     /* ---- backward: dx is the gradient of the residual stream ---- */
-    sa_rmsnorm_bwd(k, a->dx, frozen ? a->dnorm : g->w.out_norm, a->dxb, xL, a->rstdf, m->w.out_norm, R, D);
+    sa_rmsnorm_bwd(k, a->dx, frozen ? NULL : g->w.out_norm, a->dxb, xL, a->rstdf, m->w.out_norm, R, D);
     for (int32_t l = c->n_layers - 1; l >= lowest; l--) {
         const sa_layer_weights *W = &m->w.layers[l];
         sa_layer_weights *G = frozen ? NULL : &g->w.layers[l];
@@ -394,7 +393,7 @@ sa_status sa_model_train_step(const sa_model *m, sa_train_acts *a, const sa_kern
             if ((st = SITE(l, SA_LORA_UP, xn2))) lora_bwd(k, a, st, scale, rank, a->dgu + F, 2 * F, dxn2, R, &dlora);
         }
         if (!need_dxmid) break;
-        sa_rmsnorm_bwd(k, a->dxb, G ? G->ffn_norm : a->dnorm, a->dxb, xmid, a->rstd2 + (size_t)l * R, W->ffn_norm,
+        sa_rmsnorm_bwd(k, a->dxb, G ? G->ffn_norm : NULL, a->dxb, xmid, a->rstd2 + (size_t)l * R, W->ffn_norm,
                        R, D);
         add_into(a->dx, a->dxb, (size_t)(R * D));
         /* attention: xmid = x + drop(o(attention(rope(q), rope(k), v))) */
@@ -428,7 +427,7 @@ sa_status sa_model_train_step(const sa_model *m, sa_train_acts *a, const sa_kern
                 lora_bwd(k, a, st, scale, rank, a->dqkv + qd + kvd, qkvd, dxn1, R, &dlora);
         }
         if (last) break;
-        sa_rmsnorm_bwd(k, a->dxb, G ? G->attn_norm : a->dnorm, a->dxb, xl, a->rstd1 + (size_t)l * R, W->attn_norm,
+        sa_rmsnorm_bwd(k, a->dxb, G ? G->attn_norm : NULL, a->dxb, xl, a->rstd1 + (size_t)l * R, W->attn_norm,
                        R, D);
         add_into(a->dx, a->dxb, (size_t)(R * D));
     }

@@ -8,11 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "checkpoint.h"
 #include "sa/alloc.h"
-#include "sa/bench.h"
 #include "sa/chat.h"
 #include "sa/fileio.h"
 #include "sa/hash.h"
