@@ -16,6 +16,10 @@ int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_backtranslate(int argc, char **argv);
 int cmd_curate(int argc, char **argv);
+int cmd_selfinstruct(int argc, char **argv);
+int cmd_principles(int argc, char **argv);
 int cmd_corpus(int argc, char **argv);
+int cmd_humpback(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif

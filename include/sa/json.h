@@ -94,6 +94,11 @@ const char *sa_json_type_name(const json_t *v);
  * its previous contents. */
 sa_status sa_json_dump_line(const json_t *v, sa_strbuf *out, sa_err *err);
 
+/* Write v to path as indented JSON with sorted keys and a final newline,
+ * atomically (fileio.h): for human-read files (manifest.json, stats.json).
+ * Fails like sa_json_dump_line on unencodable values, or with SA_ERR_IO. */
+sa_status sa_json_write_pretty(const char *path, const json_t *v, sa_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sa/fileio.h"
 #include "sa/mmap.h"
 #include "sa/utf8.h"
 
@@ -192,4 +193,25 @@ sa_status sa_json_dump_line(const json_t *v, sa_strbuf *out, sa_err *err) {
                           "json dump: value cannot be encoded (NaN/infinity or invalid UTF-8)");
     }
     return SA_OK;
+}
+
+sa_status sa_json_write_pretty(const char *path, const json_t *v, sa_err *err) {
+    if (!v) return sa_err_set(err, SA_ERR_INVALID_ARG, "%s: json write: NULL value", path);
+    char *text = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (!text)
+        return sa_err_set(err, SA_ERR_INVALID_ARG,
+                          "%s: json write: value cannot be encoded (NaN/infinity or invalid UTF-8) or out of memory",
+                          path);
+    size_t n = strlen(text);
+    sa_strbuf sb = {0};
+    sa_status s = sa_strbuf_append(&sb, text, n);
+    if (!s) s = sa_strbuf_putc(&sb, '\n');
+    free(text);
+    if (s) {
+        sa_strbuf_free(&sb);
+        return sa_err_set(err, SA_ERR_NOMEM, "%s: json write: out of memory", path);
+    }
+    s = sa_file_write_atomic(path, sb.buf, sb.len, err);
+    sa_strbuf_free(&sb);
+    return s;
 }

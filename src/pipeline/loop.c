@@ -1,0 +1,118 @@
+/* loop.c — shared machinery of the method loops (loop.h). */
+#include "loop.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "sa/signal.h"
+
+sa_status sa_loop_open(sa_loop *l, const char *run_dir, const char *kind, const char *log_prefix,
+                       const char *prompts_dir, const json_t *config, char *const *stages, size_t n_stages,
+                       sa_err *err) {
+    sa_log_init(&l->log, SA_LOG_LEVEL_INFO, l->out ? l->out : stderr);
+    l->log.prefix = log_prefix;
+    sa_status s = sa_prompts_load(&l->prompts, prompts_dir, err);
+    if (!s) s = sa_tokenizer_load(&l->tok, l->tokenizer_path ? l->tokenizer_path : l->base, err);
+    bool fell_back = false;
+    if (!s) s = sa_chat_template_resolve(l->tok, l->template_name, &l->tmpl, &fell_back, err);
+    if (!s && fell_back)
+        SA_LOG_WARN(&l->log, "the tokenizer's chat template is absent or not recognised: every model of the run uses "
+                             "the alpaca template");
+    if (!s) s = sa_run_open(&l->run, run_dir, kind, config, (const char *const *)stages, n_stages, err);
+    return s;
+}
+
+void sa_loop_close(sa_loop *l) {
+    sa_run_close(l->run);
+    sa_tokenizer_free(l->tok);
+    sa_prompts_free(l->prompts);
+    for (int i = 0; i < 3; i++) sa_strbuf_free(&l->scratch[i]);
+    l->run = NULL, l->tok = NULL, l->prompts = NULL;
+}
+
+const char *sa_loop_path(sa_loop *l, int i, const char *rel) {
+    if (sa_run_path(l->run, rel, &l->scratch[i])) return NULL;
+    return sa_strbuf_cstr(&l->scratch[i]);
+}
+
+sa_status sa_loop_stage(sa_loop *l, const char *name, sa_loop_stage_fn fn, void *ctx, sa_err *err) {
+    if (sa_run_stage_is_done(l->run, name)) {
+        SA_LOG_INFO(&l->log, "stage %s: done before, skipped", name);
+        return SA_OK;
+    }
+    if (sa_signal_pending()) return sa_signal_check(err);
+    SA_LOG_INFO(&l->log, "stage %s: starting", name);
+    sa_status s = sa_run_stage_begin(l->run, name, err);
+    if (s) return s;
+    json_t *summary = NULL;
+    s = fn(l, ctx, name, &summary, err);
+    sa_err e2 = {0};
+    sa_status s2 = sa_run_stage_end(l->run, name, s, summary, s ? err->msg : NULL, &e2);
+    json_decref(summary);
+    if (s) return s;
+    if (s2) *err = e2;
+    return s2;
+}
+
+sa_status sa_loop_train(sa_loop *l, const sa_train_opts *tmpl, const char *dir, const char *const *data, size_t n_data,
+                        bool reverse, const sa_sft_tag *tags, size_t n_tags, json_t **summary, sa_err *err) {
+    sa_train_opts t = *tmpl;
+    sa_strbuf out = {0};
+    if (sa_run_path(l->run, dir, &out)) return sa_err_set(err, SA_ERR_NOMEM, "%s: out of memory", l->log.prefix);
+    t.base = l->base;
+    t.tokenizer = l->tokenizer_path;
+    t.template_name = l->template_name;
+    t.data = data;
+    t.n_data = n_data;
+    t.out_dir = sa_strbuf_cstr(&out);
+    t.text_mode = false;
+    t.reverse = reverse;
+    t.tags = tags;
+    t.n_tags = n_tags;
+    t.resume = true; /* a fresh directory starts at step 0; an interrupted one continues */
+    t.seed = l->seed;
+    t.threads = l->threads;
+    t.log = l->out;
+    t.quiet = l->quiet;
+    t.base_name = l->base;
+    sa_train_result r;
+    sa_status s = sa_train_run(&t, &r, err);
+    if (!s) {
+        *summary = json_pack("{s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:s}", "steps", (json_int_t)r.steps,
+                             "train_examples", (json_int_t)r.train_examples, "eval_examples",
+                             (json_int_t)r.eval_examples, "first_loss", (double)r.first_loss, "final_loss",
+                             (double)r.final_loss, "records", (json_int_t)r.data.records, "examples",
+                             (json_int_t)r.data.examples, "bad_records", (json_int_t)r.data.bad, "too_long",
+                             (json_int_t)r.data.too_long, "model", dir);
+        if (*summary && isfinite(r.eval_loss_end))
+            json_object_set_new(*summary, "eval_loss_end", json_real(r.eval_loss_end));
+    }
+    sa_strbuf_free(&out);
+    return s;
+}
+
+sa_status sa_loop_engine(sa_loop *l, const char *dir, sa_model **m, sa_engine **e, sa_err *err) {
+    *m = NULL;
+    *e = NULL;
+    sa_strbuf p = {0};
+    sa_status s = SA_OK;
+    if (dir) {
+        if (sa_run_path(l->run, dir, &p) || sa_strbuf_puts(&p, "/model"))
+            return sa_err_set(err, SA_ERR_NOMEM, "%s: out of memory", l->log.prefix);
+        s = sa_model_load(m, sa_strbuf_cstr(&p), err);
+    } else {
+        s = sa_model_load(m, l->base, err);
+    }
+    sa_strbuf_free(&p);
+    if (s) return s;
+    sa_engine_local_opts eo = sa_engine_local_defaults();
+    eo.n_slots = l->gen_batch > 0 ? l->gen_batch : 8;
+    eo.n_threads = l->threads;
+    if (!l->prefix_cache) eo.prefix_cache_entries = 0;
+    s = sa_engine_local_new(e, *m, l->tok, &eo, err);
+    if (s) {
+        sa_model_free(*m);
+        *m = NULL;
+    }
+    return s;
+}
