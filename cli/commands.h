@@ -20,6 +20,7 @@ int cmd_selfinstruct(int argc, char **argv);
 int cmd_principles(int argc, char **argv);
 int cmd_corpus(int argc, char **argv);
 int cmd_humpback(int argc, char **argv);
+int cmd_dromedary(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 
 #endif

@@ -24,6 +24,7 @@ static const cli_command k_commands[] = {
     {"backtranslate", cmd_backtranslate, "write one candidate instruction per corpus segment with the backward model"},
     {"corpus", cmd_corpus, "segment, filter and deduplicate documents for backtranslation"},
     {"humpback", cmd_humpback, "instruction backtranslation end to end in one resumable run directory"},
+    {"dromedary", cmd_dromedary, "principle-driven self-alignment end to end in one resumable run directory"},
     {"status", cmd_status, "show the stages of a humpback or dromedary run"},
     {"curate", cmd_curate, "rate candidate pairs with the model and a five-point rubric (resumable)"},
     {"selfinstruct", cmd_selfinstruct, "grow a pool of prompts from seed tasks with red-teaming (Dromedary; resumable)"},

@@ -1,6 +1,6 @@
 /* test_humpback.c — the Humpback loop end to end on a real tiny model
  * (stories260K) over a slice of the shared corpus: every stage completes,
- * every artifact is valid, the counts add up; kill -9 at seven points spread
+ * every artifact is valid, the counts add up; kill -9 at eight points spread
  * over the stages, rerunning the same command each time, gives outputs
  * byte-identical to an uninterrupted run; a segment carrying control-token
  * strings stays plain text in every prompt it enters; the run directory
@@ -122,7 +122,7 @@ static void hb_argv(const fixture *f, const char *run_dir, const char **v) {
                        "--full",        "--lr",       "3e-3",         "--steps",    "30",           "--batch",
                        "8",             "--save-every", "4",          "--threads",  "2",            "--gen-batch",
                        "2",             "--instruction-tokens", "128", "--min-score", "2.45",         "--export",
-                       "sharegpt",      "--quiet",    NULL};
+                       "sharegpt",      "--control",  "--quiet",    NULL};
     memcpy(v, a, sizeof a);
 }
 
@@ -206,8 +206,8 @@ static json_t *id_set(sa_test *t, const char *path, const char *key) {
     return set;
 }
 
-static const char *k_stages[] = {"corpus", "backward", "augment", "m0", "curate-1", "m1", "curate-2", "m2"};
-#define N_STAGES 8
+static const char *k_stages[] = {"corpus", "backward", "augment", "m0", "curate-1", "m1", "curate-2", "m2", "control"};
+#define N_STAGES 9
 
 /* Checks every artifact and count of a finished run. */
 static void check_run(sa_test *t, const char *run) {
@@ -308,11 +308,14 @@ static void check_run(sa_test *t, const char *run) {
         SA_CHECK_EQ_INT(t, sum_int(ms, "records"), 60 + sum_int(cs, "selected"));
         SA_CHECK_EQ_INT(t, sum_int(ms, "augmented_selected"), sum_int(cs, "selected"));
     }
+    /* the uncurated control trains on seed + every candidate */
+    SA_CHECK_EQ_INT(t, sum_int(stage_of(m, "control"), "records"), 60 + acc);
     json_decref(cand_ids);
     json_decref(cands);
     /* every model directory loads and names the right architecture */
     for (int i = 0; i < N_STAGES; i++) {
-        if (strcmp(k_stages[i], "backward") != 0 && k_stages[i][0] != 'm') continue;
+        if (strcmp(k_stages[i], "backward") != 0 && strcmp(k_stages[i], "control") != 0 && k_stages[i][0] != 'm')
+            continue;
         char rel[64];
         snprintf(rel, sizeof rel, "%s/model", k_stages[i]);
         sa_model *mod = NULL;
@@ -338,7 +341,7 @@ static void test_end_to_end(sa_test *t) {
     run_result r;
     if (!run_argv(t, &r, NULL, (const char *const[]){"status", "--run", run, NULL})) return;
     SA_CHECK_EQ_INT(t, r.rc, 0);
-    CHECK_HAS(t, OUT(r), "8 of 8 stages done");
+    CHECK_HAS(t, OUT(r), "9 of 9 stages done");
     CHECK_HAS(t, OUT(r), "curate-2");
     result_free(&r);
     /* a rerun of the finished run does nothing and changes nothing */
@@ -361,6 +364,7 @@ static const char *k_outputs[] = {
     "curate-1/selected.sharegpt.jsonl",                 "curate-2/scored.jsonl", "curate-2/selected.jsonl",
     "backward/model/model.safetensors",                 "m0/model/model.safetensors",
     "m1/model/model.safetensors",                       "m2/model/model.safetensors",
+    "control/model/model.safetensors",
 };
 
 /* Kill condition: a file exists, or a file has at least n lines. */
@@ -384,7 +388,7 @@ static void test_kill9_resume(sa_test *t) {
         {"backward", "backward/checkpoint.json", 0},       {"augment", "augment/candidates.jsonl.journal", 8},
         {"m0", "m0/checkpoint.json", 0},                   {"curate-1", "curate-1/scored.jsonl", 2},
         {"m1", "m1/checkpoint.json", 0},                   {"curate-2", "curate-2/scored.jsonl", 2},
-        {"m2", "m2/checkpoint.json", 0},
+        {"m2", "m2/checkpoint.json", 0},                   {"control", "control/checkpoint.json", 0},
     };
     hb_argv(&f, cut, argv);
     int kills = 0;
@@ -638,10 +642,14 @@ static void test_bad_options(sa_test *t) {
     o.iterations = -1;
     char **st = NULL;
     size_t n = 0;
-    SA_CHECK(t, sa_humpback_stages(-1, &st, &n, &err) == SA_ERR_INVALID_ARG);
-    SA_CHECK_OK(t, sa_humpback_stages(3, &st, &n, &err), &err);
+    SA_CHECK(t, sa_humpback_stages(-1, false, &st, &n, &err) == SA_ERR_INVALID_ARG);
+    SA_CHECK_OK(t, sa_humpback_stages(3, false, &st, &n, &err), &err);
     SA_CHECK_EQ_INT(t, n, 10);
     if (n == 10) SA_CHECK(t, strcmp(st[8], "curate-3") == 0 && strcmp(st[9], "m3") == 0);
+    sa_humpback_stages_free(st, n);
+    SA_CHECK_OK(t, sa_humpback_stages(1, true, &st, &n, &err), &err);
+    SA_CHECK_EQ_INT(t, n, 7);
+    if (n == 7) SA_CHECK(t, strcmp(st[6], "control") == 0);
     sa_humpback_stages_free(st, n);
     /* the threshold defaults follow the mode */
     o.mode = SA_CURATE_GENERATE;

@@ -13,6 +13,13 @@
  * Determinism: request r samples with an RNG split from (r.seed, r.id), so
  * its tokens do not depend on which other requests share the batch, on the
  * order they finish, or on the thread count.
+ * Scores and next-token probabilities are bit-reproducible for a given
+ * thread count: the local engine computes a scored sequence in blocks of
+ * SA_ENGINE_SCORE_BLOCK positions aligned to the sequence start and reuses
+ * only whole blocks from its prefix cache, so every position is always
+ * computed with the same rows, whatever was cached before (a resumed
+ * curation run gives the same bytes as an uninterrupted one, and turning the
+ * prefix cache off changes speed, not results).
  *
  * Ownership: sa_engine_local_new borrows the model and tokenizer (they must
  * outlive the engine); sa_engine_free releases the engine. Request fields
@@ -113,6 +120,9 @@ typedef struct sa_score_result {
 } sa_score_result;
 
 void sa_score_result_free(sa_score_result *r);
+
+/* Rows per forward call when scoring (see Determinism above). */
+#define SA_ENGINE_SCORE_BLOCK 64
 
 typedef struct sa_engine sa_engine;
 

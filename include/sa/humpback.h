@@ -17,6 +17,8 @@
  *   m1/          M1: the BASE fine-tuned on seed + curate-1/selected.jsonl
  *   curate-2/    the same candidates rated by M1
  *   m2/          ...and so on for `iterations` rounds.
+ *   control/     with `control`: the base fine-tuned on seed + EVERY candidate
+ *                (no curation), the paper's "uncurated data" comparison.
  *
  * Every M_t starts from the base model, never from M_{t-1}. Seed records
  * train with the "seed" system sentence (prompts tag_seed), augmented ones
@@ -77,6 +79,7 @@ typedef struct sa_humpback_opts {
     size_t n_corpus;
     const char *prompts_dir;      /* NULL: built-in prompts */
     int32_t iterations;           /* curation + training rounds after M0 (default 2) */
+    bool control;                 /* also train the uncurated control (default false) */
     sa_curate_mode mode;          /* default logits */
     double min_score;             /* selection threshold; NAN = the mode's default (see below) */
     sa_corpus_opts corpus_opts;   /* corpus.h defaults */
@@ -108,9 +111,9 @@ sa_humpback_opts sa_humpback_defaults(void);
 double sa_humpback_min_score(const sa_humpback_opts *o);
 
 /* Stage names in order for n iterations: "corpus", "backward", "augment",
- * "m0", then "curate-t", "mt" for t = 1..n. *out is malloc'd (free it and
- * each string with sa_humpback_stages_free). */
-sa_status sa_humpback_stages(int32_t iterations, char ***out, size_t *n, sa_err *err);
+ * "m0", then "curate-t", "mt" for t = 1..n, then "control" when asked.
+ * *out is malloc'd (free it and each string with sa_humpback_stages_free). */
+sa_status sa_humpback_stages(int32_t iterations, bool control, char ***out, size_t *n, sa_err *err);
 void sa_humpback_stages_free(char **stages, size_t n);
 
 /* Run (or resume) the whole loop. */

@@ -339,12 +339,17 @@ static sa_status run_scored(local_engine *le, const sa_tokens *toks, int32_t fir
     int32_t n = (int32_t)toks->n;
     if (n > sl->kv.max_ctx)
         return sa_err_set(err, SA_ERR_RANGE, "%d tokens do not fit the context of %d", n, sl->kv.max_ctx);
+    /* Aligned blocks: position p is always computed in the forward call of
+     * rows [p - p % B, min(that + B, n)), and only whole cached blocks are
+     * reused, so its values never depend on what the cache held (engine.h). */
+    const int32_t B = SA_ENGINE_SCORE_BLOCK < le->st.max_rows ? SA_ENGINE_SCORE_BLOCK : le->st.max_rows;
     int32_t start = prefix_reuse(le, toks->ids, first_wanted < n ? first_wanted : n - 1, &sl->kv);
+    start -= start % B;
     le->stats.prompt_tokens += (uint64_t)n;
     le->stats.cached_tokens += (uint64_t)start;
     const int32_t V = le->m->cfg.vocab_size;
     for (int32_t i0 = start; i0 < n;) {
-        int32_t cnt = n - i0 < le->st.max_rows ? n - i0 : le->st.max_rows;
+        int32_t cnt = n - i0 < B ? n - i0 : B;
         for (int32_t r = 0; r < cnt; r++) le->rows[r] = (sa_batch_row){toks->ids[i0 + r], i0 + r, &sl->kv, i0 + r >= first_wanted};
         sa_status s = sa_model_forward(le->m, &le->st, &le->k, le->rows, cnt, err);
         if (s) return s;

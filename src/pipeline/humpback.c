@@ -57,12 +57,12 @@ void sa_humpback_stages_free(char **stages, size_t n) {
     free(stages);
 }
 
-sa_status sa_humpback_stages(int32_t iterations, char ***out, size_t *n, sa_err *err) {
+sa_status sa_humpback_stages(int32_t iterations, bool control, char ***out, size_t *n, sa_err *err) {
     *out = NULL;
     *n = 0;
     if (iterations < 0 || iterations > 1000)
         return sa_err_set(err, SA_ERR_INVALID_ARG, "humpback: iterations must be in 0..1000, not %d", iterations);
-    size_t cnt = 4 + 2 * (size_t)iterations;
+    size_t cnt = 4 + 2 * (size_t)iterations + (control ? 1 : 0);
     char **s = calloc(cnt, sizeof *s);
     if (!s) return sa_err_set(err, SA_ERR_NOMEM, "humpback: out of memory");
     const char *fixed[] = {"corpus", "backward", "augment", "m0"};
@@ -75,6 +75,7 @@ sa_status sa_humpback_stages(int32_t iterations, char ***out, size_t *n, sa_err 
         snprintf(buf, sizeof buf, "m%d", t);
         ok = ok && (s[5 + 2 * (t - 1)] = strdup(buf)) != NULL;
     }
+    if (ok && control) ok = (s[cnt - 1] = strdup("control")) != NULL;
     if (!ok) {
         sa_humpback_stages_free(s, cnt);
         return sa_err_set(err, SA_ERR_NOMEM, "humpback: out of memory");
@@ -130,6 +131,7 @@ static json_t *build_config(const sa_humpback_opts *o, double min_score) {
     json_object_set_new(c, "corpus", cp);
     json_object_set_new(c, "prompts", o->prompts_dir ? json_string(o->prompts_dir) : json_null());
     json_object_set_new(c, "iterations", json_integer(o->iterations));
+    json_object_set_new(c, "control", json_boolean(o->control));
     json_object_set_new(c, "seed", json_integer((json_int_t)o->seed));
     const sa_corpus_opts *co = &o->corpus_opts;
     json_object_set_new(
@@ -370,6 +372,16 @@ static sa_status do_model(sa_loop *l, void *ctx, const char *name, json_t **summ
     return s;
 }
 
+/* "control": seed + every candidate, no curation (the comparison the paper
+ * makes to show that curation matters). */
+static sa_status do_control(sa_loop *l, void *ctx, const char *name, json_t **summary, sa_err *err) {
+    hb *h = ctx;
+    sa_sft_tag tags[2] = {{"seed", sa_prompts_get(l->prompts, "tag_seed")},
+                          {"augmented", sa_prompts_get(l->prompts, "tag_augmented")}};
+    const char *data[] = {h->o->seed_path, sa_loop_path(l, 0, "augment/candidates.jsonl")};
+    return sa_loop_train(l, &h->o->train, name, data, 2, false, tags, 2, summary, err);
+}
+
 static sa_status check_opts(const sa_humpback_opts *o, sa_err *err) {
     if (!o->run_dir || !o->base || !o->seed_path || !o->corpus || o->n_corpus == 0)
         return sa_err_set(err, SA_ERR_INVALID_ARG,
@@ -398,7 +410,7 @@ sa_status sa_humpback_run(const sa_humpback_opts *o, sa_err *err) {
     size_t n_stages = 0;
     json_t *cfg = build_config(o, h.min_score);
     if (!cfg) return sa_err_set(err, SA_ERR_NOMEM, "humpback: out of memory");
-    s = sa_humpback_stages(o->iterations, &stages, &n_stages, err);
+    s = sa_humpback_stages(o->iterations, o->control, &stages, &n_stages, err);
     if (!s) s = sa_loop_open(l, o->run_dir, "humpback", "humpback", o->prompts_dir, cfg, stages, n_stages, err);
     json_decref(cfg);
     if (!s)
@@ -411,6 +423,7 @@ sa_status sa_humpback_run(const sa_humpback_opts *o, sa_err *err) {
                               : strcmp(nm, "backward") == 0    ? do_backward
                               : strcmp(nm, "augment") == 0     ? do_augment
                               : strncmp(nm, "curate-", 7) == 0 ? do_curate
+                              : strcmp(nm, "control") == 0     ? do_control
                                                                : do_model;
         s = sa_loop_stage(l, nm, fn, &h, err);
     }
