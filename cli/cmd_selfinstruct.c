@@ -20,7 +20,7 @@ static const cli_opt k_opts[] = {
     {.name = "template", .type = CLI_OPT_STR, .metavar = "NAME",
      .help = "chat template: chatml, llama2, llama3, zephyr, phi3, alpaca, raw (default: the tokenizer's, else "
              "alpaca)"},
-    {.name = "seed-tasks", .type = CLI_OPT_STR, .metavar = "FILE", .required = true,
+    {.name = "seed", .type = CLI_OPT_STR, .metavar = "FILE", .required = true,
      .help = "seed instructions JSONL (Self-Instruct tasks, records, {instruction} or {question})"},
     {.name = "red-team", .type = CLI_OPT_STR, .metavar = "FILE",
      .help = "question types JSONL ({type, description?, examples?} or TGRT {topic, question_type, question})"},
@@ -58,7 +58,7 @@ static const cli_opt k_opts[] = {
      .help = "sampling temperature (0 = greedy)"},
     {.name = "top-p", .type = CLI_OPT_FLOAT, .metavar = "P", .def = "0.9", .min = 1e-6, .max = 1,
      .help = "nucleus sampling mass"},
-    {.name = "seed", .type = CLI_OPT_INT, .metavar = "S", .def = "0", .min = 0, .max = 9.2e18,
+    {.name = "random-seed", .type = CLI_OPT_INT, .metavar = "S", .def = "0", .min = 0, .max = 9.2e18,
      .help = "run seed (each request samples from a stream split by its id)"},
     {.name = "batch", .type = CLI_OPT_INT, .metavar = "N", .def = "8", .min = 1, .max = 4096,
      .help = "sequences decoded together (does not change the results)"},
@@ -69,7 +69,7 @@ static const cli_opt k_opts[] = {
 };
 
 static const cli_cmd_spec k_spec = {
-    "selfinstruct", "--model PATH --seed-tasks FILE --out FILE --target N [options]",
+    "selfinstruct", "--model PATH --seed FILE --out FILE --target N [options]",
     "Grow a pool of prompts from seed tasks, with topic-guided red-teaming (resumable).", k_opts,
     sizeof k_opts / sizeof k_opts[0], 0, 0,
     "Accepted prompts go to --out as records {id, instruction, source, meta} (source \"self_instruct\" or\n"
@@ -120,7 +120,7 @@ int cmd_selfinstruct(int argc, char **argv) {
     if (!s) s = sa_signal_install(&err);
     if (!s) {
         sa_si_opts o = sa_si_default_opts();
-        o.seed_path = cli_str(&a, "seed-tasks");
+        o.seed_path = cli_str(&a, "seed");
         o.types_path = cli_str(&a, "red-team");
         o.out_path = cli_str(&a, "out");
         o.rejected_path = cli_str(&a, "rejected");
@@ -141,7 +141,7 @@ int cmd_selfinstruct(int argc, char **argv) {
         o.max_tokens = (int32_t)cli_int(&a, "max-tokens");
         o.temperature = (float)cli_float(&a, "temperature");
         o.top_p = (float)cli_float(&a, "top-p");
-        o.seed = (uint64_t)cli_int(&a, "seed");
+        o.seed = (uint64_t)cli_int(&a, "random-seed");
         o.strict = cli_flag(&a, "strict");
         o.progress = cli_flag(&a, "quiet") ? NULL : stderr;
         const char *bls = cli_str(&a, "blacklist");

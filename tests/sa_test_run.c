@@ -91,3 +91,59 @@ bool run_argv(sa_test *t, run_result *r, const char *input, const char *const *a
     return true;
 }
 
+
+uint64_t file_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    uint64_t n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF) n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+json_t *file_json_lines(sa_test *t, const char *path) {
+    json_t *arr = json_array();
+    FILE *f = fopen(path, "r");
+    SA_CHECKF(t, f != NULL, "cannot open %s", path);
+    if (!f) return arr;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        json_t *o = json_loadb(line, (size_t)n, 0, NULL);
+        SA_CHECKF(t, o != NULL, "bad line in %s: %s", path, line);
+        if (o) json_array_append_new(arr, o);
+    }
+    free(line);
+    fclose(f);
+    return arr;
+}
+
+bool files_equal(const char *a, const char *b) {
+    sa_strbuf x = {0}, y = {0};
+    slurp(a, &x);
+    slurp(b, &y);
+    bool same = x.len == y.len && x.len > 0 && memcmp(x.buf, y.buf, x.len) == 0;
+    sa_strbuf_free(&x);
+    sa_strbuf_free(&y);
+    return same;
+}
+
+pid_t child_spawn(const char *const *argv) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int child_run(const char *const *argv) {
+    int st = 0;
+    pid_t pid = child_spawn(argv);
+    if (pid < 0) return -1;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

@@ -8,7 +8,10 @@
 #ifndef SA_TEST_RUN_H
 #define SA_TEST_RUN_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "sa/strbuf.h"
 #include "sa_test.h"
@@ -27,6 +30,19 @@ bool run(sa_test *t, run_result *r, const char *input, ...);
 /* The same with a NULL-terminated array of at most RUN_MAX_ARGS arguments. */
 #define RUN_MAX_ARGS 96
 bool run_argv(sa_test *t, run_result *r, const char *input, const char *const *args);
+
+/* ---- files and child processes, for the resume tests ---- */
+/* Newlines in a file (0 when it cannot be read). */
+uint64_t file_lines(const char *path);
+/* Every line of a JSONL file as an array (a line that is not JSON, or a
+ * missing file, is a test failure). The caller owns the array. */
+json_t *file_json_lines(sa_test *t, const char *path);
+/* Both files exist, are non-empty and hold the same bytes. */
+bool files_equal(const char *a, const char *b);
+/* Fork and exec argv[0] with argv, stdout and stderr to /dev/null. */
+pid_t child_spawn(const char *const *argv);
+/* child_spawn, then wait: the exit status, or -1 if it did not exit. */
+int child_run(const char *const *argv);
 
 #define OUT(r) sa_strbuf_cstr(&(r).out)
 #define ERR(r) sa_strbuf_cstr(&(r).err)

@@ -201,24 +201,6 @@ static const sa_tokenizer *fake_tokenizer(const sa_engine *e) { return ((const f
 static void fake_free(sa_engine *e) { (void)e; }
 static const sa_engine_ops k_fake_ops = {.generate = fake_generate, .tokenizer = fake_tokenizer, .free = fake_free};
 
-static json_t *load_lines(sa_test *t, const char *path) {
-    json_t *arr = json_array();
-    FILE *f = fopen(path, "r");
-    SA_CHECKF(t, f != NULL, "cannot open %s", path);
-    if (!f) return arr;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        json_t *o = json_loadb(line, (size_t)n, 0, NULL);
-        SA_CHECKF(t, o != NULL, "bad line in %s: %s", path, line);
-        if (o) json_array_append_new(arr, o);
-    }
-    free(line);
-    fclose(f);
-    return arr;
-}
-
 static const char *str_at(json_t *arr, size_t i, const char *key) {
     return json_string_value(json_object_get(json_array_get(arr, i), key));
 }
@@ -280,10 +262,10 @@ static void test_scripted_outcomes(sa_test *t) {
     SA_CHECK_EQ_INT(t, st.generated, N);
     SA_CHECK_EQ_INT(t, st.by_reason[SA_BT_ACCEPTED], 2);
     for (int r = SA_BT_ERROR; r < SA_BT_REASON_COUNT; r++) SA_CHECK_EQ_INT(t, st.by_reason[r], 1);
-    json_t *acc = load_lines(t, outp);
+    json_t *acc = file_json_lines(t, outp);
     char rej[1200];
     snprintf(rej, sizeof rej, "%s.rejected.jsonl", outp);
-    json_t *rj = load_lines(t, rej);
+    json_t *rj = file_json_lines(t, rej);
     SA_REQUIRE(t, json_array_size(acc) == 2 && json_array_size(rj) == 5);
     /* input order, although the engine answered in reverse */
     SA_CHECK_STR(t, json_string_value(json_object_get(json_object_get(json_array_get(acc, 0), "meta"), "segment_id")),
@@ -371,16 +353,6 @@ static const char *write_segments(sa_test *t, const char *name, int n) {
     return path;
 }
 
-static uint64_t count_lines(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    uint64_t n = 0;
-    int c;
-    while ((c = fgetc(f)) != EOF) n += c == '\n';
-    fclose(f);
-    return n;
-}
-
 enum { N_SEG = 300 };
 
 static void bt_argv(const char **argv, const char *bin, const char *model, const char *tok, const char *in,
@@ -391,19 +363,9 @@ static void bt_argv(const char **argv, const char *bin, const char *model, const
     memcpy(argv, v, sizeof v);
 }
 
-static pid_t spawn(const char *const *argv) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
 /* Segment ids of one final file, checking every line holds one. */
 static void collect_ids(sa_test *t, const char *path, bool records, json_t *seen) {
-    json_t *arr = load_lines(t, path);
+    json_t *arr = file_json_lines(t, path);
     size_t i;
     json_t *o;
     json_array_foreach(arr, i, o) {
@@ -427,16 +389,6 @@ static void check_partition(sa_test *t, const char *out, int n) {
     json_decref(seen);
 }
 
-static bool same_file(const char *a, const char *b) {
-    sa_strbuf x = {0}, y = {0};
-    slurp(a, &x);
-    slurp(b, &y);
-    bool same = x.len == y.len && x.len > 0 && memcmp(x.buf, y.buf, x.len) == 0;
-    sa_strbuf_free(&x);
-    sa_strbuf_free(&y);
-    return same;
-}
-
 static void interrupt_case(sa_test *t, int sig) {
     const char *model = sa_test_data(t, M260), *tok = sa_test_data(t, T512), *bin = model && tok ? bin_path(t) : NULL;
     if (!model || !tok || !bin) return;
@@ -451,16 +403,16 @@ static void interrupt_case(sa_test *t, int sig) {
     const char *argv[24];
     bt_argv(argv, bin, model, tok, in, ref);
     int st = 0;
-    pid_t pid = spawn(argv);
+    pid_t pid = child_spawn(argv);
     waitpid(pid, &st, 0);
     SA_REQUIRE(t, WIFEXITED(st) && WEXITSTATUS(st) == 0);
     check_partition(t, ref, N_SEG);
     /* the same run, stopped once some results are journaled */
     bt_argv(argv, bin, model, tok, in, cut);
-    pid = spawn(argv);
+    pid = child_spawn(argv);
     bool exited = false;
     for (int spin = 0; spin < 60000; spin++) {
-        if (count_lines(journal) >= 40) break;
+        if (file_lines(journal) >= 40) break;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             exited = true;
             break;
@@ -472,7 +424,7 @@ static void interrupt_case(sa_test *t, int sig) {
     waitpid(pid, &st, 0);
     if (sig == SIGKILL) SA_CHECK(t, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     else SA_CHECKF(t, WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st);
-    uint64_t at = count_lines(journal);
+    uint64_t at = file_lines(journal);
     SA_CHECKF(t, at >= 40 && at < N_SEG, "stopped after %llu results", (unsigned long long)at);
     char rej_cut[1200], rej_ref[1200];
     snprintf(rej_cut, sizeof rej_cut, "%s.rejected.jsonl", cut);
@@ -486,9 +438,9 @@ static void interrupt_case(sa_test *t, int sig) {
     SA_CHECKF(t, r.rc == 0, "rc %d: %s", r.rc, ERR(r));
     CHECK_HAS(t, ERR(r), "resumed");
     result_free(&r);
-    SA_CHECK(t, same_file(ref, cut) || count_lines(ref) == 0);
-    SA_CHECK(t, same_file(rej_ref, rej_cut));
-    SA_CHECK_EQ_INT(t, count_lines(journal), N_SEG);
+    SA_CHECK(t, files_equal(ref, cut) || file_lines(ref) == 0);
+    SA_CHECK(t, files_equal(rej_ref, rej_cut));
+    SA_CHECK_EQ_INT(t, file_lines(journal), N_SEG);
     check_partition(t, cut, N_SEG);
 }
 
@@ -519,9 +471,9 @@ static void test_batch_thread_independent(sa_test *t) {
     snprintf(ra, sizeof ra, "%s.rejected.jsonl", a);
     snprintf(rb, sizeof rb, "%s.rejected.jsonl", b);
     snprintf(rc, sizeof rc, "%s.rejected.jsonl", c);
-    SA_CHECK(t, same_file(ra, rb));
-    SA_CHECK(t, !same_file(ra, rc)); /* another seed samples differently */
-    SA_CHECK_EQ_INT(t, count_lines(ra), 30);
+    SA_CHECK(t, files_equal(ra, rb));
+    SA_CHECK(t, !files_equal(ra, rc)); /* another seed samples differently */
+    SA_CHECK_EQ_INT(t, file_lines(ra), 30);
 }
 
 static void test_kill9_resume(sa_test *t) { interrupt_case(t, SIGKILL); }

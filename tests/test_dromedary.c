@@ -74,23 +74,6 @@ static bool put(sa_test *t, const char *dir, const char *name, const char *text)
     return sa_test_write_file(t, p, text, strlen(text));
 }
 
-static pid_t spawn(const char *const *argv) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int run_to_end(const char *const *argv) {
-    int st = 0;
-    pid_t pid = spawn(argv);
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* The format-teaching records: seed tasks as they appear in the principles prompt. */
 static bool write_format_data(sa_test *t, const char *seeds, const char *out, const char *seed60) {
     FILE *f = fopen(seeds, "r");
@@ -158,7 +141,7 @@ static bool setup(sa_test *t, fixture *f) {
     const char *argv[] = {f->bin,   "train",  "--base", model,      "--tokenizer", f->tok, "--data",    fmt,
                           "--out",  out,      "--full", "--lr",     "3e-3",        "--steps", "60",     "--batch",
                           "8",      "--threads", "2",   "--save-every", "0",       "--quiet", NULL};
-    REQ(run_to_end(argv) == 0);
+    REQ(child_run(argv) == 0);
     REQ(access(f->base, F_OK) == 0);
     return true;
 }
@@ -173,16 +156,6 @@ static void dr_argv(const fixture *f, const char *run_dir, const char **v) {
                        "3",          "--threads",  "2",             "--gen-batch", "2",            "--quiet",
                        NULL};
     memcpy(v, a, sizeof a);
-}
-
-static uint64_t count_lines(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    uint64_t n = 0;
-    int c;
-    while ((c = fgetc(f)) != EOF) n += c == '\n';
-    fclose(f);
-    return n;
 }
 
 static const char *rp(sa_test *t, const char *run, const char *rel) {
@@ -249,14 +222,14 @@ static void check_run(sa_test *t, const fixture *f, const char *run) {
     /* self-instruct: candidates = accepted + rejected; prompts file = accepted */
     SA_CHECK_EQ_INT(t, sum_int(m, "selfinstruct", "candidates"),
                     sum_int(m, "selfinstruct", "accepted") + sum_int(m, "selfinstruct", "rejected"));
-    SA_CHECK_EQ_INT(t, count_lines(rp(t, run, "selfinstruct/prompts.jsonl")), sum_int(m, "selfinstruct", "accepted"));
+    SA_CHECK_EQ_INT(t, file_lines(rp(t, run, "selfinstruct/prompts.jsonl")), sum_int(m, "selfinstruct", "accepted"));
     SA_CHECK(t, sum_int(m, "selfinstruct", "requests") > 0);
     check_reasons(t, m, "selfinstruct", rp(t, run, "selfinstruct/prompts.jsonl.rejected.jsonl"));
     /* queries: the 60 seed instructions + the new prompts */
     json_int_t q = sum_int(m, "principles", "queries");
     SA_CHECK_EQ_INT(t, sum_int(m, "principles", "seed_queries"), 60);
     SA_CHECK_EQ_INT(t, q, 60 + sum_int(m, "selfinstruct", "accepted"));
-    SA_CHECK_EQ_INT(t, count_lines(rp(t, run, "principles/queries.jsonl")), q);
+    SA_CHECK_EQ_INT(t, file_lines(rp(t, run, "principles/queries.jsonl")), q);
     const char *gen[] = {"principles", "clone-gen"};
     for (int g = 0; g < 2; g++) {
         char a[64], r[96];
@@ -267,7 +240,7 @@ static void check_run(sa_test *t, const fixture *f, const char *run) {
                                sum_int(m, gen[g], "bad_lines"),
                         q);
         SA_CHECK(t, sum_int(m, gen[g], "accepted") > 0);
-        SA_CHECK_EQ_INT(t, count_lines(rp(t, run, a)), sum_int(m, gen[g], "accepted"));
+        SA_CHECK_EQ_INT(t, file_lines(rp(t, run, a)), sum_int(m, gen[g], "accepted"));
         check_reasons(t, m, gen[g], rp(t, run, r));
     }
     SA_CHECK_EQ_INT(t, sum_int(m, "engrave", "records"), sum_int(m, "principles", "accepted"));
@@ -310,7 +283,7 @@ static void test_end_to_end(sa_test *t) {
     snprintf(run, sizeof run, "%s/ref", sa_test_tmpdir(t));
     const char *argv[RUN_MAX_ARGS];
     dr_argv(&f, run, argv);
-    SA_REQUIRE(t, run_to_end(argv) == 0);
+    SA_REQUIRE(t, child_run(argv) == 0);
     check_run(t, &f, run);
     run_result r;
     if (!run_argv(t, &r, NULL, (const char *const[]){"status", "--run", run, NULL})) return;
@@ -334,7 +307,7 @@ static void test_kill9_resume(sa_test *t) {
     const char *argv[RUN_MAX_ARGS];
     if (access(rp(t, ref, "clone/model/model.safetensors"), F_OK) != 0) {
         dr_argv(&f, ref, argv);
-        SA_REQUIRE(t, run_to_end(argv) == 0);
+        SA_REQUIRE(t, child_run(argv) == 0);
     }
     static const struct {
         const char *stage, *file;
@@ -349,10 +322,10 @@ static void test_kill9_resume(sa_test *t) {
     for (size_t k = 0; k < sizeof k_points / sizeof k_points[0]; k++) {
         const char *file = rp(t, cut, k_points[k].file);
         int st = 0;
-        pid_t pid = spawn(argv);
+        pid_t pid = child_spawn(argv);
         bool exited = false;
         for (int spin = 0; spin < 600000; spin++) {
-            if (k_points[k].lines ? count_lines(file) >= k_points[k].lines : access(file, F_OK) == 0) break;
+            if (k_points[k].lines ? file_lines(file) >= k_points[k].lines : access(file, F_OK) == 0) break;
             if (waitpid(pid, &st, WNOHANG) == pid) {
                 exited = true;
                 break;
@@ -371,7 +344,7 @@ static void test_kill9_resume(sa_test *t) {
         json_decref(m);
     }
     SA_CHECKF(t, kills >= 4, "only %d of 5 kills landed inside their stage", kills);
-    SA_REQUIRE(t, run_to_end(argv) == 0);
+    SA_REQUIRE(t, child_run(argv) == 0);
     check_run(t, &f, cut);
     for (size_t i = 0; i < sizeof k_outputs / sizeof k_outputs[0]; i++) {
         sa_strbuf x = {0}, y = {0};

@@ -126,55 +126,10 @@ static void hb_argv(const fixture *f, const char *run_dir, const char **v) {
     memcpy(v, a, sizeof a);
 }
 
-static pid_t spawn(const char *const *argv) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int run_to_end(const char *const *argv) {
-    int st = 0;
-    pid_t pid = spawn(argv);
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static uint64_t count_lines(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    uint64_t n = 0;
-    int c;
-    while ((c = fgetc(f)) != EOF) n += c == '\n';
-    fclose(f);
-    return n;
-}
-
 static const char *rp(sa_test *t, const char *run, const char *rel) {
     char name[1024];
     snprintf(name, sizeof name, "%s/%s", run + strlen(sa_test_tmpdir(t)) + 1, rel);
     return sa_test_tmpfile(t, name);
-}
-
-static json_t *load_lines(sa_test *t, const char *path) {
-    json_t *arr = json_array();
-    FILE *f = fopen(path, "r");
-    SA_CHECKF(t, f != NULL, "cannot open %s", path);
-    if (!f) return arr;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        json_t *o = json_loadb(line, (size_t)n, 0, NULL);
-        SA_CHECKF(t, o != NULL, "bad line in %s: %s", path, line);
-        if (o) json_array_append_new(arr, o);
-    }
-    free(line);
-    fclose(f);
-    return arr;
 }
 
 static json_int_t sum_int(const json_t *stage, const char *key) {
@@ -192,7 +147,7 @@ static json_t *stage_of(json_t *manifest, const char *name) {
 
 /* Every id of a JSONL file into a set, failing on repeats; returns the set. */
 static json_t *id_set(sa_test *t, const char *path, const char *key) {
-    json_t *arr = load_lines(t, path), *set = json_object();
+    json_t *arr = file_json_lines(t, path), *set = json_object();
     size_t i;
     json_t *o;
     json_array_foreach(arr, i, o) {
@@ -229,11 +184,11 @@ static void check_run(sa_test *t, const char *run) {
     json_t *c = stage_of(m, "corpus");
     json_int_t kept = sum_int(c, "kept");
     SA_CHECK_EQ_INT(t, sum_int(c, "segments"), kept + sum_int(c, "rejected_total"));
-    SA_CHECK_EQ_INT(t, count_lines(rp(t, run, "corpus/segments.jsonl")), kept);
-    SA_CHECK_EQ_INT(t, count_lines(rp(t, run, "corpus/rejected.jsonl")), sum_int(c, "rejected_total"));
+    SA_CHECK_EQ_INT(t, file_lines(rp(t, run, "corpus/segments.jsonl")), kept);
+    SA_CHECK_EQ_INT(t, file_lines(rp(t, run, "corpus/rejected.jsonl")), sum_int(c, "rejected_total"));
     SA_CHECK(t, kept >= 40);
     /* the junk sections were rejected with their reasons */
-    json_t *rej = load_lines(t, rp(t, run, "corpus/rejected.jsonl"));
+    json_t *rej = file_json_lines(t, rp(t, run, "corpus/rejected.jsonl"));
     size_t i;
     json_t *o;
     int boiler = 0;
@@ -249,11 +204,11 @@ static void check_run(sa_test *t, const char *run) {
     json_int_t acc = sum_int(a, "accepted");
     SA_CHECK_EQ_INT(t, sum_int(a, "segments"), kept);
     SA_CHECK_EQ_INT(t, acc + sum_int(a, "rejected"), kept);
-    SA_CHECK_EQ_INT(t, count_lines(rp(t, run, "augment/candidates.jsonl")), acc);
-    SA_CHECK_EQ_INT(t, count_lines(rp(t, run, "augment/candidates.jsonl.rejected.jsonl")), sum_int(a, "rejected"));
+    SA_CHECK_EQ_INT(t, file_lines(rp(t, run, "augment/candidates.jsonl")), acc);
+    SA_CHECK_EQ_INT(t, file_lines(rp(t, run, "augment/candidates.jsonl.rejected.jsonl")), sum_int(a, "rejected"));
     SA_CHECKF(t, acc >= 5, "only %lld candidates", (long long)acc);
     json_t *segs = id_set(t, rp(t, run, "corpus/segments.jsonl"), "id");
-    json_t *cands = load_lines(t, rp(t, run, "augment/candidates.jsonl"));
+    json_t *cands = file_json_lines(t, rp(t, run, "augment/candidates.jsonl"));
     json_t *seen = json_object();
     json_array_foreach(cands, i, o) {
         const char *sid = json_string_value(json_object_get(json_object_get(o, "meta"), "segment_id"));
@@ -262,7 +217,7 @@ static void check_run(sa_test *t, const char *run) {
         if (sid) json_object_set_new(seen, sid, json_true());
         SA_CHECK(t, strcmp(json_string_value(json_object_get(o, "source")), "augmented") == 0);
     }
-    json_t *rj = load_lines(t, rp(t, run, "augment/candidates.jsonl.rejected.jsonl"));
+    json_t *rj = file_json_lines(t, rp(t, run, "augment/candidates.jsonl.rejected.jsonl"));
     json_array_foreach(rj, i, o) {
         const char *sid = json_string_value(json_object_get(o, "segment_id"));
         SA_CHECK(t, sid && json_object_get(segs, sid) && !json_object_get(seen, sid));
@@ -285,7 +240,7 @@ static void check_run(sa_test *t, const char *run) {
                                sum_int(cs, "errors"),
                         acc);
         snprintf(rel, sizeof rel, "%s/scored.jsonl", name);
-        json_t *sc = load_lines(t, rp(t, run, rel));
+        json_t *sc = file_json_lines(t, rp(t, run, rel));
         SA_CHECK_EQ_INT(t, json_array_size(sc), acc);
         json_int_t nsel = 0;
         json_array_foreach(sc, i, o) {
@@ -296,9 +251,9 @@ static void check_run(sa_test *t, const char *run) {
         SA_CHECK_EQ_INT(t, nsel, sum_int(cs, "selected"));
         json_decref(sc);
         snprintf(rel, sizeof rel, "%s/selected.jsonl", name);
-        SA_CHECK_EQ_INT(t, count_lines(rp(t, run, rel)), sum_int(cs, "selected"));
+        SA_CHECK_EQ_INT(t, file_lines(rp(t, run, rel)), sum_int(cs, "selected"));
         snprintf(rel, sizeof rel, "%s/selected.sharegpt.jsonl", name);
-        json_t *ex = load_lines(t, rp(t, run, rel));
+        json_t *ex = file_json_lines(t, rp(t, run, rel));
         SA_CHECK_EQ_INT(t, json_array_size(ex), sum_int(cs, "selected"));
         json_array_foreach(ex, i, o) SA_CHECK(t, json_array_size(json_object_get(o, "conversations")) == 2);
         json_decref(ex);
@@ -335,7 +290,7 @@ static void test_end_to_end(sa_test *t) {
     snprintf(run, sizeof run, "%s/ref", sa_test_tmpdir(t));
     const char *argv[RUN_MAX_ARGS];
     hb_argv(&f, run, argv);
-    SA_REQUIRE(t, run_to_end(argv) == 0);
+    SA_REQUIRE(t, child_run(argv) == 0);
     check_run(t, run);
     /* status reads it back */
     run_result r;
@@ -382,7 +337,7 @@ static void test_kill9_resume(sa_test *t) {
     const char *argv[RUN_MAX_ARGS];
     if (access(rp(t, ref, "m2/model/model.safetensors"), F_OK) != 0) { /* end_to_end did not leave one */
         hb_argv(&f, ref, argv);
-        SA_REQUIRE(t, run_to_end(argv) == 0);
+        SA_REQUIRE(t, child_run(argv) == 0);
     }
     static const kill_point k_points[] = {
         {"backward", "backward/checkpoint.json", 0},       {"augment", "augment/candidates.jsonl.journal", 8},
@@ -397,10 +352,10 @@ static void test_kill9_resume(sa_test *t) {
         const kill_point *kp = &k_points[k];
         const char *file = rp(t, cut, kp->file);
         int st = 0;
-        pid_t pid = spawn(argv);
+        pid_t pid = child_spawn(argv);
         bool exited = false;
         for (int spin = 0; spin < 600000; spin++) { /* up to ~10 min */
-            if (kp->min_lines ? count_lines(file) >= kp->min_lines : access(file, F_OK) == 0) break;
+            if (kp->min_lines ? file_lines(file) >= kp->min_lines : access(file, F_OK) == 0) break;
             if (waitpid(pid, &st, WNOHANG) == pid) {
                 exited = true;
                 break;
@@ -434,7 +389,7 @@ static void test_kill9_resume(sa_test *t) {
     if (!run_argv(t, &r, NULL, (const char *const[]){"status", "--run", cut, NULL})) return;
     CHECK_HAS(t, OUT(r), "interrupted");
     result_free(&r);
-    SA_REQUIRE(t, run_to_end(argv) == 0);
+    SA_REQUIRE(t, child_run(argv) == 0);
     check_run(t, cut);
     for (size_t i = 0; i < sizeof k_outputs / sizeof k_outputs[0]; i++) {
         sa_strbuf x = {0}, y = {0};
@@ -446,7 +401,7 @@ static void test_kill9_resume(sa_test *t) {
         sa_strbuf_free(&y);
     }
     /* the candidates' journal holds each segment once */
-    json_t *j = load_lines(t, rp(t, cut, "augment/candidates.jsonl.journal"));
+    json_t *j = file_json_lines(t, rp(t, cut, "augment/candidates.jsonl.journal"));
     json_t *ids = json_object();
     size_t i;
     json_t *o;
@@ -479,13 +434,13 @@ static void test_control_tokens_plain(sa_test *t) {
     /* the corpus stage alone is enough to know the segment: run the loop until it is done */
     const char *argv[RUN_MAX_ARGS];
     hb_argv(&f, run, argv);
-    pid_t pid = spawn(argv);
+    pid_t pid = child_spawn(argv);
     int st;
     for (int spin = 0; spin < 600000 && access(rp(t, run, "corpus/segments.jsonl"), F_OK) != 0; spin++)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
-    json_t *segs = load_lines(t, rp(t, run, "corpus/segments.jsonl"));
+    json_t *segs = file_json_lines(t, rp(t, run, "corpus/segments.jsonl"));
     const char *text = NULL;
     size_t i;
     json_t *o;

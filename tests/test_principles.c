@@ -420,24 +420,6 @@ static const sa_tokenizer *fake_tokenizer(const sa_engine *e) { return ((const f
 static void fake_free(sa_engine *e) { (void)e; }
 static const sa_engine_ops k_fake_ops = {.generate = fake_generate, .tokenizer = fake_tokenizer, .free = fake_free};
 
-static json_t *load_lines(sa_test *t, const char *path) {
-    json_t *arr = json_array();
-    FILE *f = fopen(path, "r");
-    SA_CHECKF(t, f != NULL, "cannot open %s", path);
-    if (!f) return arr;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        json_t *o = json_loadb(line, (size_t)n, 0, NULL);
-        SA_CHECKF(t, o != NULL, "bad line in %s: %s", path, line);
-        if (o) json_array_append_new(arr, o);
-    }
-    free(line);
-    fclose(f);
-    return arr;
-}
-
 static const char *str_at(json_t *arr, size_t i, const char *key) {
     return json_string_value(json_object_get(json_array_get(arr, i), key));
 }
@@ -514,7 +496,7 @@ static void test_scripted(sa_test *t) {
                   (unsigned long long)st.by_reason[r]);
     SA_CHECK_EQ_INT(t, st.cut, 1);
     SA_CHECK(t, st.leak_entries > 100 && st.prefix_tokens > 100);
-    json_t *acc = load_lines(t, outp), *rj = load_lines(t, rej);
+    json_t *acc = file_json_lines(t, outp), *rj = file_json_lines(t, rej);
     SA_REQUIRE(t, json_array_size(acc) == 3 && json_array_size(rj) == 7);
     /* input order; the query alone as the instruction, the answer alone as the output */
     SA_CHECK_STR(t, str_at(acc, 0, "instruction"), "What do bees make?");
@@ -626,7 +608,7 @@ static void test_scripted(sa_test *t) {
     SA_REQUIRE_OK(t, sa_principles_run(&fv.base, tok, &tm, &ov, &st, &e), &e);
     SA_CHECK(t, fv.prompt_ok);
     SA_CHECK_EQ_INT(t, st.by_reason[SA_ANS_ACCEPTED], 1);
-    json_t *va = load_lines(t, vout);
+    json_t *va = file_json_lines(t, vout);
     SA_CHECK_STR(t, str_at(va, 0, "source"), "verbose_clone");
     SA_CHECK_STR(t, str_at(va, 0, "output"), cv[0].text);
     SA_CHECK_STR(t, str_at(va, 0, "instruction"), "Explain honey.");
@@ -669,26 +651,6 @@ static const char *write_prompts(sa_test *t, const char *name, int n, bool bad) 
     sa_test_write_file(t, path, b.buf, b.len);
     sa_strbuf_free(&b);
     return path;
-}
-
-static bool same_file(const char *a, const char *b) {
-    sa_strbuf x = {0}, y = {0};
-    slurp(a, &x);
-    slurp(b, &y);
-    bool same = x.len == y.len && x.len > 0 && memcmp(x.buf, y.buf, x.len) == 0;
-    sa_strbuf_free(&x);
-    sa_strbuf_free(&y);
-    return same;
-}
-
-static uint64_t count_lines(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    uint64_t n = 0;
-    int c;
-    while ((c = fgetc(f)) != EOF) n += c == '\n';
-    fclose(f);
-    return n;
 }
 
 static void test_tiny_end_to_end(sa_test *t) {
@@ -737,10 +699,10 @@ static void test_tiny_end_to_end(sa_test *t) {
         SA_CHECK_EQ_INT(t, st[p].inputs, N);
         SA_CHECK_EQ_INT(t, st[p].bad_lines, 3);
         SA_CHECK_EQ_INT(t, st[p].inputs, st[p].by_reason[SA_ANS_ACCEPTED] + rej);
-        SA_CHECK_EQ_INT(t, count_lines(in), st[p].by_reason[SA_ANS_ACCEPTED] + rej + st[p].bad_lines);
+        SA_CHECK_EQ_INT(t, file_lines(in), st[p].by_reason[SA_ANS_ACCEPTED] + rej + st[p].bad_lines);
         char rp[1200];
         snprintf(rp, sizeof rp, "%.1100s.rejected.jsonl", out[p]);
-        SA_CHECK_EQ_INT(t, count_lines(out[p]) + count_lines(rp), N);
+        SA_CHECK_EQ_INT(t, file_lines(out[p]) + file_lines(rp), N);
         SA_CHECK_EQ_INT(t, st[p].generated, N);
         SA_CHECK(t, st[p].by_reason[SA_ANS_ERROR] == 0);
     }
@@ -751,7 +713,7 @@ static void test_tiny_end_to_end(sa_test *t) {
     char r0[1200], r1[1200];
     snprintf(r0, sizeof r0, "%s.rejected.jsonl", out[0]);
     snprintf(r1, sizeof r1, "%s.rejected.jsonl", out[1]);
-    SA_CHECK(t, same_file(r0, r1));
+    SA_CHECK(t, files_equal(r0, r1));
     sa_strbuf a = {0}, b = {0};
     slurp(out[0], &a);
     slurp(out[1], &b);
@@ -767,18 +729,8 @@ static void test_tiny_end_to_end(sa_test *t) {
 
 enum { N_KILL = 300 };
 
-static pid_t spawn(const char *const *argv) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
 static void collect_ids(sa_test *t, const char *path, bool records, json_t *seen) {
-    json_t *arr = load_lines(t, path);
+    json_t *arr = file_json_lines(t, path);
     size_t i;
     json_t *o;
     json_array_foreach(arr, i, o) {
@@ -810,15 +762,15 @@ static void interrupt_case(sa_test *t, int sig) {
                           "--out",   ref,          "--prompts", pdir,  "--max-tokens", "24", "--threads", "2",
                           "--batch", "4",          "--seed",    "11",  "--quiet",     NULL};
     int st = 0;
-    pid_t pid = spawn(argv);
+    pid_t pid = child_spawn(argv);
     waitpid(pid, &st, 0);
     SA_REQUIRE(t, WIFEXITED(st) && WEXITSTATUS(st) == 0);
     /* the same run, killed once some results are journaled */
     argv[9] = cut;
-    pid = spawn(argv);
+    pid = child_spawn(argv);
     bool exited = false;
     for (int spin = 0; spin < 60000; spin++) {
-        if (count_lines(journal) >= 40) break;
+        if (file_lines(journal) >= 40) break;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             exited = true;
             break;
@@ -830,7 +782,7 @@ static void interrupt_case(sa_test *t, int sig) {
     waitpid(pid, &st, 0);
     if (sig == SIGKILL) SA_CHECK(t, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     else SA_CHECKF(t, WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st); /* interrupted, journal flushed */
-    uint64_t at = count_lines(journal);
+    uint64_t at = file_lines(journal);
     SA_CHECKF(t, at >= 40 && at < N_KILL, "killed after %llu results", (unsigned long long)at);
     SA_CHECK(t, access(cut, F_OK) != 0); /* final files only once everything is done */
     run_result r;
@@ -843,9 +795,9 @@ static void interrupt_case(sa_test *t, int sig) {
     char rej_ref[1200], rej_cut[1200], st_ref[1200], st_cut[1200];
     snprintf(rej_ref, sizeof rej_ref, "%s.rejected.jsonl", ref);
     snprintf(rej_cut, sizeof rej_cut, "%s.rejected.jsonl", cut);
-    SA_CHECK(t, same_file(ref, cut) || (count_lines(ref) == 0 && count_lines(cut) == 0));
-    SA_CHECK(t, same_file(rej_ref, rej_cut));
-    SA_CHECK_EQ_INT(t, count_lines(journal), N_KILL);
+    SA_CHECK(t, files_equal(ref, cut) || (file_lines(ref) == 0 && file_lines(cut) == 0));
+    SA_CHECK(t, files_equal(rej_ref, rej_cut));
+    SA_CHECK_EQ_INT(t, file_lines(journal), N_KILL);
     json_t *seen = json_object();
     collect_ids(t, cut, true, seen);
     collect_ids(t, rej_cut, false, seen);

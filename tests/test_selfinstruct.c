@@ -367,44 +367,6 @@ static const sa_tokenizer *fake_tokenizer(const sa_engine *e) { return ((const f
 static void fake_free(sa_engine *e) { (void)e; }
 static const sa_engine_ops k_fake_ops = {.generate = fake_generate, .tokenizer = fake_tokenizer, .free = fake_free};
 
-static json_t *load_lines(sa_test *t, const char *path) {
-    json_t *arr = json_array();
-    FILE *f = fopen(path, "r");
-    SA_CHECKF(t, f != NULL, "cannot open %s", path);
-    if (!f) return arr;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        json_t *o = json_loadb(line, (size_t)n, 0, NULL);
-        SA_CHECKF(t, o != NULL, "bad line in %s: %s", path, line);
-        if (o) json_array_append_new(arr, o);
-    }
-    free(line);
-    fclose(f);
-    return arr;
-}
-
-static bool same_file(const char *a, const char *b) {
-    sa_strbuf x = {0}, y = {0};
-    slurp(a, &x);
-    slurp(b, &y);
-    bool same = x.len == y.len && x.len > 0 && memcmp(x.buf, y.buf, x.len) == 0;
-    sa_strbuf_free(&x);
-    sa_strbuf_free(&y);
-    return same;
-}
-
-static uint64_t count_lines(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    uint64_t n = 0;
-    int c;
-    while ((c = fgetc(f)) != EOF) n += c == '\n';
-    fclose(f);
-    return n;
-}
-
 static long long jint(json_t *o, const char *a, const char *b) {
     json_t *v = json_object_get(o, a);
     if (b) v = json_object_get(v, b);
@@ -425,8 +387,8 @@ static void check_counts(sa_test *t, const char *stats, const char *out, const c
               "generated %lld != accepted %lld + rejected %lld", jint(sj, "generated", NULL), jint(sj, "accepted", NULL),
               sum);
     SA_CHECK_EQ_INT(t, jint(sj, "rejected", NULL), sum);
-    SA_CHECK_EQ_INT(t, count_lines(out), jint(sj, "accepted", NULL));
-    SA_CHECK_EQ_INT(t, count_lines(rej), sum);
+    SA_CHECK_EQ_INT(t, file_lines(out), jint(sj, "accepted", NULL));
+    SA_CHECK_EQ_INT(t, file_lines(rej), sum);
     SA_CHECK_EQ_INT(t, jint(sj, "accepted", NULL), jint(sj, "accepted_self_instruct", NULL) +
                                                        jint(sj, "accepted_red_team", NULL));
     json_decref(sj);
@@ -434,7 +396,7 @@ static void check_counts(sa_test *t, const char *stats, const char *out, const c
 
 /* Ids are distinct, and each is the content id of its instruction. */
 static void check_ids(sa_test *t, const char *out) {
-    json_t *arr = load_lines(t, out), *seen = json_object(), *o;
+    json_t *arr = file_json_lines(t, out), *seen = json_object(), *o;
     size_t i;
     json_array_foreach(arr, i, o) {
         const char *id = json_string_value(json_object_get(o, "id"));
@@ -551,7 +513,7 @@ static void test_scripted(sa_test *t) {
     check_counts(t, stats, out, rej);
     check_ids(t, out);
     /* red-team records: balanced over types (all their questions fit before the target), with meta */
-    json_t *acc = load_lines(t, out), *o;
+    json_t *acc = file_json_lines(t, out), *o;
     size_t i;
     json_t *per_type = json_object();
     bool saw_fffd = false; /* the engine's invalid UTF-8 arrives as U+FFFD */
@@ -577,7 +539,7 @@ static void test_scripted(sa_test *t) {
     json_decref(per_type);
     json_decref(acc);
     /* rejected: near-duplicates name what they resemble */
-    json_t *rj = load_lines(t, rej);
+    json_t *rj = file_json_lines(t, rej);
     bool saw_dup = false, saw_word = false;
     json_array_foreach(rj, i, o) {
         const char *why = json_string_value(json_object_get(o, "reason"));
@@ -598,7 +560,7 @@ static void test_scripted(sa_test *t) {
     scripted_run(t, tok, &tm, pr, b, 3, 7, &st, SA_ERR_IO);
     char bj[1300];
     snprintf(bj, sizeof bj, "%s/p.jsonl.journal", b);
-    SA_CHECK_EQ_INT(t, count_lines(bj), 7);
+    SA_CHECK_EQ_INT(t, file_lines(bj), 7);
     scripted_run(t, tok, &tm, pr, b, 3, 16, &st, SA_ERR_IO);
     SA_CHECK_EQ_INT(t, st.replayed, 7);
     scripted_run(t, tok, &tm, pr, b, 3, -1, &st, SA_OK);
@@ -608,7 +570,7 @@ static void test_scripted(sa_test *t) {
         char x[1300], y[1300];
         snprintf(x, sizeof x, "%s/%s", a, names[k]);
         snprintf(y, sizeof y, "%s/%s", b, names[k]);
-        SA_CHECKF(t, same_file(x, y), "%s differs after the crashes", names[k]);
+        SA_CHECKF(t, files_equal(x, y), "%s differs after the crashes", names[k]);
     }
     /* a finished run reruns from its journal alone, and a larger target continues it */
     scripted_run(t, tok, &tm, pr, b, 3, 0, &st, SA_OK);
@@ -652,22 +614,12 @@ static void test_scripted(sa_test *t) {
 
 static void si_argv(const char **argv, const char *bin, const char *model, const char *tok, const char *seeds,
                     const char *types, const char *pdir, const char *out, const char *rounds) {
-    const char *v[] = {bin,        "selfinstruct", "--model",      model,     "--tokenizer", tok,    "--seed-tasks",
+    const char *v[] = {bin,        "selfinstruct", "--model",      model,     "--tokenizer", tok,    "--seed",
                        seeds,      "--red-team",   types,          "--prompts", pdir,       "--out", out,
                        "--target", "1000",         "--max-rounds", rounds,    "--k",        "2",    "--max-tokens",
-                       "40",       "--threads",    "1",            "--batch", "4",          "--seed", "5",
+                       "40",       "--threads",    "1",            "--batch", "4",          "--random-seed", "5",
                        "--rounds-per-batch", "4",  "--quiet",      NULL};
     memcpy(argv, v, sizeof v);
-}
-
-static pid_t spawn(const char *const *argv) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
 }
 
 static void setup_cli(sa_test *t, char *dir, size_t n, const char **seeds, const char **types, const char **pdir) {
@@ -695,7 +647,7 @@ static void test_cli_end_to_end(sa_test *t) {
     snprintf(rej, sizeof rej, "%s/one/p.jsonl.rejected.jsonl", dir);
     snprintf(stats, sizeof stats, "%s/one/stats.json", dir);
     run_result r;
-    if (!run(t, &r, NULL, "selfinstruct", "--model", model, "--tokenizer", tok, "--seed-tasks", seeds, "--red-team",
+    if (!run(t, &r, NULL, "selfinstruct", "--model", model, "--tokenizer", tok, "--seed", seeds, "--red-team",
              types, "--prompts", pdir, "--out", out, "--target", "50", "--max-rounds", "6", "--k", "2",
              "--max-tokens", "32", "--threads", "1", "--topics-per-type", "2", "--topic-rounds", "2", NULL))
         return;
@@ -718,7 +670,7 @@ static void test_cli_end_to_end(sa_test *t) {
     SA_CHECK_EQ_INT(t, r.rc, 2);
     result_free(&r);
     /* the stock prompts do not fit this model's 512-token context: every request fails, and is counted */
-    if (!run(t, &r, NULL, "selfinstruct", "--model", model, "--tokenizer", tok, "--seed-tasks", seeds, "--out",
+    if (!run(t, &r, NULL, "selfinstruct", "--model", model, "--tokenizer", tok, "--seed", seeds, "--out",
              sa_test_tmpfile(t, "cli/stock.jsonl"), "--target", "5", "--max-rounds", "2", "--k", "6", "--threads", "1",
              NULL))
         return;
@@ -741,14 +693,14 @@ static void test_cli_kill9_resume(sa_test *t) {
     const char *argv[40];
     si_argv(argv, bin, model, tok, seeds, types, pdir, ref, rounds);
     int st = 0;
-    pid_t pid = spawn(argv);
+    pid_t pid = child_spawn(argv);
     waitpid(pid, &st, 0);
     SA_REQUIRE(t, WIFEXITED(st) && WEXITSTATUS(st) == 0);
     si_argv(argv, bin, model, tok, seeds, types, pdir, cut, rounds);
-    pid = spawn(argv);
+    pid = child_spawn(argv);
     bool exited = false;
     for (int spin = 0; spin < 60000; spin++) {
-        if (count_lines(journal) >= 30) break;
+        if (file_lines(journal) >= 30) break;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             exited = true;
             break;
@@ -759,7 +711,7 @@ static void test_cli_kill9_resume(sa_test *t) {
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
     SA_CHECK(t, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-    uint64_t at = count_lines(journal);
+    uint64_t at = file_lines(journal);
     SA_CHECKF(t, at >= 30 && at < 200, "killed after %llu results", (unsigned long long)at);
     SA_CHECK(t, access(cut, F_OK) != 0); /* final files only at the end */
     run_result r;
@@ -771,7 +723,7 @@ static void test_cli_kill9_resume(sa_test *t) {
         char x[1300], y[1300];
         snprintf(x, sizeof x, "%s/ref/%s", dir, names[k]);
         snprintf(y, sizeof y, "%s/cut/%s", dir, names[k]);
-        SA_CHECKF(t, same_file(x, y) || (k == 0 && count_lines(x) == 0 && count_lines(y) == 0),
+        SA_CHECKF(t, files_equal(x, y) || (k == 0 && file_lines(x) == 0 && file_lines(y) == 0),
                   "%s differs after kill -9 and rerun", names[k]);
     }
     char rj[1400], sp[1400];
