@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "commands.h"
+#include "engine_args.h"
 #include "model_args.h"
 #include "opts.h"
 #include "sa/backtranslate.h"
@@ -38,6 +39,7 @@ static const cli_opt k_opts[] = {
      .help = "threads (0 = all CPUs)"},
     {.name = "strict", .type = CLI_OPT_FLAG, .help = "stop at the first bad input line instead of skipping it"},
     {.name = "quiet", .type = CLI_OPT_FLAG, .help = "no progress lines"},
+    CLI_ENGINE_OPTIONS,
 };
 
 static const cli_cmd_spec k_spec = {
@@ -53,12 +55,13 @@ int cmd_backtranslate(int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(&k_spec, argc, argv, &a);
     if (rc != CLI_CONTINUE) return rc;
+    if (!cli_engine_check_args(&a, "backtranslate")) return CLI_EXIT_USAGE;
     sa_err err = {0};
     sa_model *m = NULL;
     sa_tokenizer *tok = NULL;
     sa_engine *e = NULL;
     const char *mpath = cli_str(&a, "model");
-    sa_status s = cli_load_model_tokenizer(&a, &m, &tok, &err);
+    sa_status s = cli_engine_load(&a, &m, &tok, &err);
     sa_chat_template tmpl;
     bool fell_back = false;
     if (!s) s = sa_chat_template_resolve(tok, cli_str(&a, "template"), &tmpl, &fell_back, &err);
@@ -68,7 +71,7 @@ int cmd_backtranslate(int argc, char **argv) {
     sa_engine_local_opts eo = sa_engine_local_defaults();
     eo.n_slots = (int32_t)cli_int(&a, "batch");
     eo.n_threads = (int32_t)cli_int(&a, "threads");
-    if (!s) s = sa_engine_local_new(&e, m, tok, &eo, &err);
+    if (!s) s = cli_engine_new(&a, m, tok, &eo, &e, &err);
     if (!s) s = sa_signal_install(&err);
     if (!s) {
         sa_bt_opts o = sa_bt_default_opts();

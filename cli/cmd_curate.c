@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "commands.h"
+#include "engine_args.h"
 #include "model_args.h"
 #include "opts.h"
 #include "sa/curate.h"
 #include "sa/engine.h"
+#include "sa/engine_http.h"
 #include "sa/model.h"
 #include "sa/prompts.h"
 #include "sa/signal.h"
@@ -39,6 +41,7 @@ static const cli_opt k_opts[] = {
     {.name = "threads", .type = CLI_OPT_INT, .metavar = "N", .def = "0", .min = 0, .max = 1024,
      .help = "threads (0 = all CPUs)"},
     {.name = "no-prefix-cache", .type = CLI_OPT_FLAG, .help = "recompute the rubric for every pair"},
+    CLI_ENGINE_OPTIONS,
 };
 
 static const cli_cmd_spec k_spec = {
@@ -60,6 +63,7 @@ int cmd_curate(int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(&k_spec, argc, argv, &a);
     if (rc != CLI_CONTINUE) return rc;
+    if (!cli_engine_check_args(&a, "curate")) return CLI_EXIT_USAGE;
     sa_err err = {0};
     sa_curate_opts o = sa_curate_default_opts();
     if (sa_curate_mode_parse(cli_str(&a, "mode"), &o.mode, &err)) {
@@ -74,7 +78,7 @@ int cmd_curate(int argc, char **argv) {
     sa_chat_template tmpl;
     const char *mpath = cli_str(&a, "model");
     sa_status s = sa_prompts_load(&pr, cli_str(&a, "prompts"), &err);
-    if (!s) s = cli_load_model_tokenizer(&a, &m, &tok, &err);
+    if (!s) s = cli_engine_load(&a, &m, &tok, &err);
     if (!s && cli_is_set(&a, "template")) {
         s = sa_chat_template_from_name(cli_str(&a, "template"), &tmpl, &err);
         o.tmpl = &tmpl;
@@ -83,7 +87,18 @@ int cmd_curate(int argc, char **argv) {
     eo.n_slots = (int32_t)cli_int(&a, "batch");
     eo.n_threads = (int32_t)cli_int(&a, "threads");
     if (cli_flag(&a, "no-prefix-cache")) eo.prefix_cache_entries = 0;
-    if (!s) s = sa_engine_local_new(&e, m, tok, &eo, &err);
+    if (!s) s = cli_engine_new(&a, m, tok, &eo, &e, &err);
+    if (!s && sa_engine_is_http(e)) { /* fail at start if the server cannot give what the mode needs */
+        sa_engine_http_caps caps;
+        sa_engine_http_get_caps(e, &caps, NULL);
+        if (o.mode == SA_CURATE_PMI && !caps.prompt_logprobs)
+            s = sa_err_set(&err, SA_ERR_UNSUPPORTED, "curate --mode pmi needs prompt-token log-probabilities, which the "
+                                                     "server at %s does not return (use selfalign serve or vLLM)",
+                           cli_str(&a, "url"));
+        else if ((o.mode == SA_CURATE_LOGITS || o.mode == SA_CURATE_CONSTRAINED) && !caps.next_token)
+            s = sa_err_set(&err, SA_ERR_UNSUPPORTED, "curate --mode %s needs next-token probabilities, which the server "
+                                                     "at %s does not give", sa_curate_mode_name(o.mode), cli_str(&a, "url"));
+    }
     o.min_score = cli_float(&a, "min-score");
     o.max_tokens = (int32_t)cli_int(&a, "max-tokens");
     o.temperature = (float)cli_float(&a, "temperature");

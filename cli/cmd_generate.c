@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "engine_args.h"
 #include "model_args.h"
 #include "opts.h"
 #include "sa/alloc.h"
@@ -58,6 +59,7 @@ static const cli_opt k_opts[] = {
     {.name = "ctx", .type = CLI_OPT_INT, .metavar = "N", .def = "0", .min = 0, .max = 1 << 24,
      .help = "context per sequence (0 = the model's)"},
     {.name = "strict", .type = CLI_OPT_FLAG, .help = "stop at the first bad input line instead of skipping it"},
+    CLI_ENGINE_OPTIONS,
 };
 
 static const cli_cmd_spec k_spec = {
@@ -288,6 +290,7 @@ int cmd_generate(int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(&k_spec, argc, argv, &a);
     if (rc != CLI_CONTINUE) return rc;
+    if (!cli_engine_check_args(&a, "generate")) return CLI_EXIT_USAGE;
     bool single = cli_is_set(&a, "prompt");
     if (single == (cli_is_set(&a, "in") || cli_is_set(&a, "out")) || (!single && !(cli_is_set(&a, "in") && cli_is_set(&a, "out")))) {
         cli_error("generate: give either --prompt TEXT or both --in FILE and --out FILE");
@@ -298,7 +301,7 @@ int cmd_generate(int argc, char **argv) {
     sa_tokenizer *tok = NULL;
     sa_engine *e = NULL;
     const char *mpath = cli_str(&a, "model");
-    sa_status s = cli_load_model_tokenizer(&a, &m, &tok, &err);
+    sa_status s = cli_engine_load(&a, &m, &tok, &err);
     gen_ctx g = {.a = &a, .tok = tok, .chat = cli_flag(&a, "chat"), .model_path = mpath};
     if (!s && g.chat) {
         if (cli_is_set(&a, "template")) s = sa_chat_template_from_name(cli_str(&a, "template"), &g.tmpl, &err);
@@ -308,7 +311,7 @@ int cmd_generate(int argc, char **argv) {
     eo.n_slots = (int32_t)cli_int(&a, "batch");
     eo.n_threads = (int32_t)cli_int(&a, "threads");
     eo.max_ctx = (int32_t)cli_int(&a, "ctx");
-    if (!s) s = sa_engine_local_new(&e, m, tok, &eo, &err);
+    if (!s) s = cli_engine_new(&a, m, tok, &eo, &e, &err);
     if (s) {
         rc = cli_fail(s, &err);
         goto done;
@@ -326,6 +329,12 @@ int cmd_generate(int argc, char **argv) {
         base.stop = &stop;
         base.n_stop = 1;
     }
+    if (!m)
+        fprintf(stderr, "generate: --engine http, tokenizer of %s (%s), max_tokens %d, temperature %g, top_p %g, "
+                        "top_k %d, seed %llu\n", mpath, sa_tokenizer_describe(tok), base.max_tokens,
+                (double)base.sampling.temperature, (double)base.sampling.top_p, base.sampling.top_k,
+                (unsigned long long)base.seed);
+    else
     fprintf(stderr, "generate: model %s (%s, %d layers, dim %d, vocab %d), %s, max_tokens %d, temperature %g, "
                     "top_p %g, top_k %d, seed %llu, batch %d\n",
             mpath, sa_arch_name(m->cfg.arch), m->cfg.n_layers, m->cfg.dim, m->cfg.vocab_size, sa_tokenizer_describe(tok),

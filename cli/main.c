@@ -31,6 +31,7 @@ static const cli_command k_commands[] = {
     {"eval", cmd_eval, "evaluate models: pairwise win rate with a judge, reference NLL, task accuracy"},
     {"selfinstruct", cmd_selfinstruct, "grow a pool of prompts from seed tasks with red-teaming (Dromedary; resumable)"},
     {"principles", cmd_principles, "answer prompts guided by written principles and exemplars (Dromedary; resumable)"},
+    {"serve", cmd_serve, "serve a model over an OpenAI-compatible HTTP API (completions, chat, logprobs)"},
     {"bench", cmd_bench, "measure generation and training throughput (bench generate | train)"},
     {"inspect", cmd_inspect,
      "describe a model or tokenizer file: GGUF, safetensors, HF directory, llama2.c"},
