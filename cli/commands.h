@@ -23,6 +23,7 @@ int cmd_corpus(int argc, char **argv);
 int cmd_humpback(int argc, char **argv);
 int cmd_dromedary(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 

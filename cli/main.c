@@ -26,6 +26,7 @@ static const cli_command k_commands[] = {
     {"humpback", cmd_humpback, "instruction backtranslation end to end in one resumable run directory"},
     {"dromedary", cmd_dromedary, "principle-driven self-alignment end to end in one resumable run directory"},
     {"status", cmd_status, "show the stages of a humpback or dromedary run"},
+    {"demo", cmd_demo, "a generated world, a tiny model, Humpback and held-out scores (issue 7 demo)"},
     {"report", cmd_report, "write a self-contained HTML report of a run (charts, tables, samples)"},
     {"curate", cmd_curate, "rate candidate pairs with the model and a five-point rubric (resumable)"},
     {"eval", cmd_eval, "evaluate models: pairwise win rate with a judge, reference NLL, task accuracy"},
