@@ -285,6 +285,10 @@ static void test_end_to_end(sa_test *t) {
     dr_argv(&f, run, argv);
     SA_REQUIRE(t, child_run(argv) == 0);
     check_run(t, &f, run);
+    sa_strbuf html = {0};
+    slurp(rp(t, run, "report.html"), &html);
+    SA_CHECK(t, html.len > 1000 && strstr(sa_strbuf_cstr(&html), "<svg") != NULL);
+    sa_strbuf_free(&html);
     run_result r;
     if (!run_argv(t, &r, NULL, (const char *const[]){"status", "--run", run, NULL})) return;
     CHECK_HAS(t, OUT(r), "5 of 5 stages done");

@@ -292,6 +292,11 @@ static void test_end_to_end(sa_test *t) {
     hb_argv(&f, run, argv);
     SA_REQUIRE(t, child_run(argv) == 0);
     check_run(t, run);
+    /* the report was written at the end, self-contained */
+    sa_strbuf html = {0};
+    slurp(rp(t, run, "report.html"), &html);
+    SA_CHECK(t, html.len > 1000 && strstr(sa_strbuf_cstr(&html), "<svg") && !strstr(sa_strbuf_cstr(&html), "<script"));
+    sa_strbuf_free(&html);
     /* status reads it back */
     run_result r;
     if (!run_argv(t, &r, NULL, (const char *const[]){"status", "--run", run, NULL})) return;

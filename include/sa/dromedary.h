@@ -20,6 +20,7 @@
  *   clone/         the final model: the base fine-tuned on those answers
  *                  WITHOUT the persona prompt (context distillation)
  *
+ * At the end of a complete run, RUN/report.html (report.h) is written.
  * Resumption, config checking and SIGINT behave as in humpback.h: rerun the
  * same command to continue; a run with other settings is refused. Each
  * stage's summary in the manifest makes the counts add up: self-instruct

@@ -26,6 +26,8 @@
  * get none. Backtranslation and curation prompts are built from the same
  * chat template the models were trained with (sa_chat_template_resolve).
  *
+ * At the end of a complete run, RUN/report.html (report.h) is written.
+ *
  * Resumption: manifest.json holds the resolved config and each stage's
  * state; rerunning the same command skips done stages and resumes the
  * interrupted one: corpus is deterministic and rewritten, training resumes

@@ -101,7 +101,7 @@ typedef struct sa_train_opts {
     const char *base_name;      /* recorded in adapter_config.json (default: base path) */
     /* reporting */
     FILE *log;                  /* progress and log lines (NULL = stderr) */
-    bool quiet;                 /* no progress bar / periodic lines */
+    bool quiet;                 /* no progress bar / periodic lines; the config is logged as its file path */
     int64_t stop_after;         /* testing aid: return SA_ERR_INTERRUPTED after this many
                                  * steps of this invocation (0 = off), as if interrupted */
 } sa_train_opts;

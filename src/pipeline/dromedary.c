@@ -296,6 +296,6 @@ sa_status sa_dromedary_run(const sa_dromedary_opts *o, sa_err *err) {
                     sa_chat_format_name(l->tmpl.format), o->prefix_cache ? "with" : "without");
     for (int i = 0; i < 5 && !s; i++) s = sa_loop_stage(l, sa_dromedary_stages[i], fns[i], &d, err);
     if (!s) SA_LOG_INFO(&l->log, "run %s complete: final model %s/clone/model", o->run_dir, o->run_dir);
-    sa_loop_close(l);
+    sa_loop_finish(l, o->run_dir, !s);
     return s;
 }

@@ -428,7 +428,7 @@ sa_status sa_humpback_run(const sa_humpback_opts *o, sa_err *err) {
         s = sa_loop_stage(l, nm, fn, &h, err);
     }
     if (!s) SA_LOG_INFO(&l->log, "run %s complete: final model %s/m%d/model", o->run_dir, o->run_dir, o->iterations);
-    sa_loop_close(l);
+    sa_loop_finish(l, o->run_dir, !s);
     sa_humpback_stages_free(stages, n_stages);
     return s;
 }

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "sa/fileio.h"
+#include "sa/report.h"
 #include "sa/signal.h"
 
 sa_status sa_loop_open(sa_loop *l, const char *run_dir, const char *kind, const char *log_prefix,
@@ -115,4 +117,16 @@ sa_status sa_loop_engine(sa_loop *l, const char *dir, sa_model **m, sa_engine **
         *m = NULL;
     }
     return s;
+}
+
+void sa_loop_finish(sa_loop *l, const char *run_dir, bool report) {
+    sa_log log = l->log;
+    sa_loop_close(l);
+    if (!report) return;
+    sa_strbuf p = {0};
+    sa_err e = {0};
+    if (sa_path_join(&p, run_dir, "report.html")) return;
+    if (sa_report_write(run_dir, sa_strbuf_cstr(&p), &e)) SA_LOG_WARN(&log, "report not written: %s", e.msg);
+    else SA_LOG_INFO(&log, "report: %s", sa_strbuf_cstr(&p));
+    sa_strbuf_free(&p);
 }

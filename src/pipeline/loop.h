@@ -64,6 +64,11 @@ sa_status sa_loop_stage(sa_loop *l, const char *name, sa_loop_stage_fn fn, void 
 sa_status sa_loop_train(sa_loop *l, const sa_train_opts *t, const char *dir, const char *const *data, size_t n_data,
                         bool reverse, const sa_sft_tag *tags, size_t n_tags, json_t **summary, sa_err *err);
 
+/* Close the loop (releasing the run, so the report sees it finished) and,
+ * when report is true, write RUN/report.html (report.h) and log its path; a
+ * report that cannot be written is a warning: the run's results stand. */
+void sa_loop_finish(sa_loop *l, const char *run_dir, bool report);
+
 /* Load RUN/<dir>/model (the base when dir is NULL) behind a local engine. */
 sa_status sa_loop_engine(sa_loop *l, const char *dir, sa_model **m, sa_engine **e, sa_err *err);
 

@@ -149,7 +149,10 @@ static sa_status write_config(run *r, int64_t total_steps, sa_err *err) {
     char *pretty = json_dumps(full, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (!s && !pretty) s = sa_err_set(err, SA_ERR_NOMEM, "train: out of memory");
     if (!s) {
-        SA_LOG_INFO(&r->log, "configuration:\n%s", pretty);
+        if (r->o->quiet) /* the file has it all; one line keeps a loop's log readable */
+            SA_LOG_INFO(&r->log, "configuration: %s", opath(r, "train_config.json"));
+        else
+            SA_LOG_INFO(&r->log, "configuration:\n%s", pretty);
         sa_strbuf_puts(&line, pretty);
         sa_strbuf_putc(&line, '\n');
         s = sa_file_write_atomic(opath(r, "train_config.json"), line.buf, line.len, err);
