@@ -358,7 +358,10 @@ static sa_status run_scored(local_engine *le, const sa_tokens *toks, int32_t fir
             if (le->rows[r].want_logits) fn(ud, i0 + r, le->st.logits + (int64_t)r * V);
         i0 += cnt;
     }
-    if (cache_upto > start) prefix_insert(le, toks->ids, cache_upto, &sl->kv);
+    /* Cache only sequences that found no shared prefix: when one was reused
+     * (a rubric, principles), it is cached already, and copying every
+     * distinct pair's whole KV into the cache would cost more than it saves. */
+    if (cache_upto > start && start < le->o.min_prefix_tokens) prefix_insert(le, toks->ids, cache_upto, &sl->kv);
     return SA_OK;
 }
 
