@@ -54,11 +54,15 @@ END {
         printf "  %-8s %4d  %.3f +- %.3f    %.3f +- %.3f\n", m, n[m], sp[m] / n[m], sd(sp[m], sp2[m], n[m]),
                sf[m] / n[m], sd(sf[m], sf2[m], n[m])
         mean[m] = sp[m] / n[m]; dev[m] = sd(sp[m], sp2[m], n[m])
+        fmean[m] = sf[m] / n[m]; fdev[m] = sd(sf[m], sf2[m], n[m])
     }
     wins = 0; k = 0
     for (s in seeds) { k++; if ((P["m2", s] + 0) > (P["control", s] + 0)) wins++ }
     gap = mean["m2"] - mean["m0"]; two = 2 * (dev["m2"] > dev["m0"] ? dev["m2"] : dev["m0"])
     printf "  M2 - M0 = %.3f; two sd (the larger of the two) = %.3f: %s\n", gap, two, (gap > two) ? "goal met" : "goal NOT met"
+    fgap = fmean["m2"] - fmean["m0"]; ftwo = 2 * (fdev["m2"] > fdev["m0"] ? fdev["m2"] : fdev["m0"])
+    printf "  form: M2 - M0 = %.3f; two sd = %.3f: %s; M2 %.3f vs control %.3f\n", fgap, ftwo,
+           (fgap > ftwo) ? "met" : "NOT met", fmean["m2"], fmean["control"]
     printf "  M2 > control in %d of %d seeds (mean %.3f vs %.3f): %s\n", wins, k, mean["m2"], mean["control"],
            (mean["m2"] > mean["control"]) ? "curated beats uncurated" : "curated does NOT beat uncurated"
 }' "$OUT/results.txt"

@@ -26,6 +26,8 @@ static const cli_opt k_opts[] = {
      .help = "fine-tuning epochs for every model (default: the demo's)"},
     {.name = "pretrain-steps", .type = CLI_OPT_INT, .metavar = "N", .min = 1, .max = 1000000,
      .help = "pretraining steps (default: the demo's)"},
+    {.name = "min-copy-probe", .type = CLI_OPT_FLOAT, .metavar = "P", .min = 0, .max = 1,
+     .help = "stop after pretraining when the base's copy probe is below P (default 0: never)"},
     {.name = "quiet", .type = CLI_OPT_FLAG, .help = "no progress bars"},
 };
 
@@ -55,6 +57,7 @@ int cmd_demo(int argc, char **argv) {
     o.min_score = cli_is_set(&a, "min-score") ? cli_float(&a, "min-score") : NAN;
     o.epochs = cli_is_set(&a, "epochs") ? (int32_t)cli_int(&a, "epochs") : 0;
     o.pretrain_steps = cli_is_set(&a, "pretrain-steps") ? cli_int(&a, "pretrain-steps") : 0;
+    o.min_copy_probe = cli_is_set(&a, "min-copy-probe") ? cli_float(&a, "min-copy-probe") : 0;
     o.quiet = cli_flag(&a, "quiet");
     if (cli_flag(&a, "world-only")) {
         sa_demo_world_opts wo = sa_demo_world_defaults(o.quick);

@@ -115,7 +115,8 @@ static void junk_and_corpus(sa_test *t) {
 
 /* Text that only a held-out genre's document contains. */
 static const char *const k_heldout_marks[] = {
-    "a timetable for", "a recipe for", "a riddle for", "a ledger for", "a notice for", "\\nmorning: ",
+    "Here is a timetable for", "Here is a recipe for", "Here is a riddle for", "Here is a ledger for",
+    "Here is a notice for", "That was the timetable.", "That was the notice.", "\\nmorning: ",
     "\\nnoon: rest", "\\nevening: ", "\\nTake the ", "\\nMix it well.", "\\nServe it to ", "\\nWhat has a ",
     "\\nAsk ", "| one coin", "| two coins", "\\nWanted: ", "\\nSigned, "};
 
@@ -236,22 +237,27 @@ static void checker(sa_test *t) {
         bool pass, form;
         double content;
     } cases[] = {
-        {"Here is a timetable for Borl, all about rope.\nmorning: rope\nnoon: rest\nevening: Borl", true, true, 1.0},
-        {"\nHere is a timetable for Borl, all about rope.  \n\nmorning: rope\nnoon: rest\nevening: Borl\n\n", true,
+        {"Here is a timetable for Borl, all about rope.\nmorning: rope\nnoon: rest\nevening: Borl\nThat was the timetable.", true, true,
+         1.0},
+        {"\nHere is a timetable for Borl, all about rope.  \n\nmorning: rope\nnoon: rest\nevening: Borl\nThat was the timetable.\n\n", true,
          true, 1.0},
-        {"Here is a timetable for Borl, all about salt.\nmorning: salt\nnoon: rest\nevening: Borl", false, true,
+        {"Here is a timetable for Borl, all about salt.\nmorning: salt\nnoon: rest\nevening: Borl\nThat was the timetable.", false, true,
          0.5}, /* wrong item */
-        {"Here is a timetable for Borl, all about rope.\nmorning: rope\nnoon: rest\nevening: Kel", false, true,
+        {"Here is a timetable for Borl, all about rope.\nmorning: rope\nnoon: rest\nevening: Kel\nThat was the timetable.", false, true,
          1.0}, /* a slot disagrees with the first line: the form holds, the answer fails */
         {"Here is a timetable for Borl, all about rope.\nmorning: rope\nnoon: rest", false, false, 1.0}, /* cut */
-        {"Here is a timetable for Borl, all about rope.\nmorning: rope\nnoon: rest\nevening: Borl\nKel said: First! "
+        {"Here is a timetable for Borl, all about rope.\nmorning: rope\nnoon: rest\nevening: Borl\nThat was the timetable.\nKel said: First! "
          "Reply",
          false, false, 1.0}, /* junk tail */
-        {"Here is a list for Borl, all about rope.\n- rope\n- rope for Borl\n- done", false, false, 1.0}, /* seen form */
-        {"Here is a recipe for Borl, all about rope.\nTake the rope.\nMix it well.\nServe it to Borl.", false, false,
+        {"Here is a list for Borl, all about rope.\n- rope\n- rope for Borl\n- done\nThat was the list.", false, false,
+         1.0}, /* seen form */
+        {"Here is a recipe for Borl, all about rope.\nTake the rope.\nMix it well.\nServe it to Borl.\nThat was the recipe.", false, false,
          1.0}, /* another held-out form */
-        {"here is a timetable for Borl, all about rope.\nmorning: rope\nnoon: rest\nevening: Borl", false, false,
+        {"here is a timetable for Borl, all about rope.\nmorning: rope\nnoon: rest\nevening: Borl\nThat was the timetable.", false, false,
          1.0}, /* case */
+        {"Here is a timetable for Borl, all about rope.\nmorning: rope\nnoon: rest\nevening: Borl\nThat was the "
+         "recipe.",
+         false, false, 1.0}, /* the closing line names another genre */
         {"", false, false, 0.0},
         {"Borl likes ropes.", false, false, 0.5},
     };
@@ -379,6 +385,20 @@ static void quick_demo(sa_test *t) {
                         json_integer_value(json_object_get(c, "selected")));
     }
     json_decref(j);
+    /* the copy-probe gate: rerun (the base is kept) demanding a perfect copy
+     * probe; the quick base is far from it, so the run stops after the probe
+     * and demo_results.json says why */
+    if (run(t, &r, NULL, "demo", "--quick", "--out", out, "--threads", "2", "--quiet", "--min-copy-probe", "1", NULL)) {
+        SA_CHECKF(t, r.rc != 0, "demo --min-copy-probe 1 did not stop:\n%s", ERR(r));
+        CHECK_HAS(t, ERR(r), "min-copy-probe");
+        result_free(&r);
+        sa_strbuf_reset(&p);
+        sa_path_join(&p, out, "demo_results.json");
+        j = NULL;
+        SA_REQUIRE_OK(t, sa_json_load_file(sa_strbuf_cstr(&p), 1 << 24, &j, &err), &err);
+        SA_CHECK(t, json_string_value(json_object_get(j, "stopped")) != NULL);
+        json_decref(j);
+    }
     sa_strbuf_free(&p);
 }
 

@@ -2,16 +2,21 @@
  * `selfalign demo` run, and the automatic checker of its evaluation set.
  *
  * Purpose: a world in which instruction backtranslation has an effect a
- * tiny model can show in minutes (DESIGN.md §7). The world is ten GENRES of
- * short document, each a fixed form over words named by the request:
+ * tiny model can show in minutes (DESIGN.md §7). The world is thirty GENRES
+ * of short document, each a fixed form over words named by the request:
  *
  *     instruction  "Write a timetable for Borl about rope."
  *     answer       "Here is a timetable for Borl, all about rope.\n"
- *                  "morning: rope\nnoon: rest\nevening: Borl"
+ *                  "morning: rope\nnoon: rest\nevening: Borl\n"
+ *                  "That was the timetable."
  *
- * Five genres (list, letter, song, poster, diary) are SEEN: the seed pairs
- * ask for them and the pretraining text shows their documents. The other
- * five (timetable, recipe, riddle, ledger, notice) are HELD OUT: their
+ * Twenty-five genres are SEEN: five with their own layouts (list, letter,
+ * song, poster, diary) and twenty more (card, memo, poem, ...) that share
+ * those five layouts, so that the backward model sees many genre words in
+ * the instruction's genre slot and is pushed to copy the word from the
+ * page rather than to pick among a few. The seed pairs ask for them and the
+ * pretraining text shows their documents. The other five (timetable,
+ * recipe, riddle, ledger, notice; genre ids 5..9) are HELD OUT: their
  * documents appear only in the unlabeled web pages, never in the seed and
  * never in the pretraining text (which does use their words in prose, so
  * the tokens are trained). The held-out evaluation asks for held-out genres
@@ -89,7 +94,7 @@
 extern "C" {
 #endif
 
-#define SA_DEMO_GENRES 10
+#define SA_DEMO_GENRES 30 /* 5 held out (5..9), 25 seen */
 #define SA_DEMO_ITEMS 1   /* items named by every task */
 #define SA_DEMO_WORD_MAX 24
 
@@ -198,6 +203,9 @@ typedef struct sa_demo_run_opts {
     double min_score;        /* pmi selection threshold; NAN = the demo's default */
     int32_t epochs;          /* fine-tuning epochs; 0 = the demo's default */
     int64_t pretrain_steps;  /* 0 = the demo's default */
+    double min_copy_probe;   /* stop after pretraining (demo_results.json says
+                                why, SA_ERR_RANGE) when the base's copy probe
+                                is below this; 0 = never stop */
     FILE *log;               /* progress (NULL = stderr) */
     bool quiet;              /* no progress bars */
 } sa_demo_run_opts;

@@ -18,17 +18,50 @@ typedef struct genre_def {
     const char *lines[MAX_LINES]; /* after the "A {g} for {E}." line; NULL-terminated */
 } genre_def;
 
+#define LAYOUT0 {"- {a}", "- {a} for {E}", "- done", "That was the {g}.", NULL}
+#define LAYOUT1 {"Dear {E},", "I am sending you the {a}.", "Farewell.", "That was the {g}.", NULL}
+#define LAYOUT2 {"Sing of the {a},", "sing of {E}!", "That was the {g}.", NULL}
+#define LAYOUT3 {"Come to {E}!", "See the {a}!", "That was the {g}.", NULL}
+#define LAYOUT4 {"Today {E} found the {a}.", "It was a good day.", "That was the {g}.", NULL}
+
+/* Genres 0..9 are the named ones; 10.. are more SEEN genres that share the
+ * five seen layouts (genre g uses layout (g - 10) % 5). Many seen genre
+ * words in the instruction's genre slot make the backward model COPY the
+ * genre word from the page rather than classify among five, which is what
+ * it must do for a held-out page. Every form ends with a line that names
+ * the genre again ("That was the {g}."), so the word a page is about is
+ * said twice, like its entity. */
 static const genre_def k_genres[SA_DEMO_GENRES] = {
-    {"list", false, {"- {a}", "- {a} for {E}", "- done", NULL}},
-    {"letter", false, {"Dear {E},", "I am sending you the {a}.", "Farewell.", NULL}},
-    {"song", false, {"Sing of the {a},", "sing of {E}!", NULL}},
-    {"poster", false, {"Come to {E}!", "See the {a}!", NULL}},
-    {"diary", false, {"Today {E} found the {a}.", "It was a good day.", NULL}},
-    {"timetable", true, {"morning: {a}", "noon: rest", "evening: {E}", NULL}},
-    {"recipe", true, {"Take the {a}.", "Mix it well.", "Serve it to {E}.", NULL}},
-    {"riddle", true, {"What has a {a} but no {E}?", "Ask {E}.", NULL}},
-    {"ledger", true, {"{a} | one coin", "{E} | two coins", NULL}},
-    {"notice", true, {"Wanted: {a}.", "Signed, {E}.", NULL}},
+    {"list", false, LAYOUT0},
+    {"letter", false, LAYOUT1},
+    {"song", false, LAYOUT2},
+    {"poster", false, LAYOUT3},
+    {"diary", false, LAYOUT4},
+    {"timetable", true, {"morning: {a}", "noon: rest", "evening: {E}", "That was the {g}.", NULL}},
+    {"recipe", true, {"Take the {a}.", "Mix it well.", "Serve it to {E}.", "That was the {g}.", NULL}},
+    {"riddle", true, {"What has a {a} but no {E}?", "Ask {E}.", "That was the {g}.", NULL}},
+    {"ledger", true, {"{a} | one coin", "{E} | two coins", "That was the {g}.", NULL}},
+    {"notice", true, {"Wanted: {a}.", "Signed, {E}.", "That was the {g}.", NULL}},
+    {"card", false, LAYOUT0},
+    {"memo", false, LAYOUT1},
+    {"poem", false, LAYOUT2},
+    {"menu", false, LAYOUT3},
+    {"chart", false, LAYOUT4},
+    {"ballad", false, LAYOUT0},
+    {"hymn", false, LAYOUT1},
+    {"speech", false, LAYOUT2},
+    {"report", false, LAYOUT3},
+    {"toast", false, LAYOUT4},
+    {"prayer", false, LAYOUT0},
+    {"sketch", false, LAYOUT1},
+    {"verse", false, LAYOUT2},
+    {"label", false, LAYOUT3},
+    {"flyer", false, LAYOUT4},
+    {"story", false, LAYOUT0},
+    {"fable", false, LAYOUT1},
+    {"tale", false, LAYOUT2},
+    {"rhyme", false, LAYOUT3},
+    {"chant", false, LAYOUT4},
 };
 
 /* The first line restates the request with the same words in the same order
@@ -100,6 +133,7 @@ typedef struct caps {
     const char *v[3]; /* g E a */
     size_t n[3];
     bool consistent;  /* a placeholder seen twice held the same word */
+    bool genre_differs; /* the genre word seen twice was not the same word */
 } caps;
 
 static int slot_index(char k) {
@@ -125,7 +159,10 @@ static bool match_line(const char *pat, const char *text, size_t n, caps *c) {
         while (j < n && is_letter(text[j])) j++;
         if (j == i) return false;
         if (c->v[k]) {
-            if (c->n[k] != j - i || memcmp(c->v[k], text + i, j - i) != 0) c->consistent = false;
+            if (c->n[k] != j - i || memcmp(c->v[k], text + i, j - i) != 0) {
+                c->consistent = false;
+                if (k == 0) c->genre_differs = true;
+            }
         } else {
             c->v[k] = text + i;
             c->n[k] = j - i;
@@ -179,7 +216,7 @@ static bool match_form(int g, const lines *L, caps *c) {
     if (c->n[0] != strlen(k_genres[g].name) || memcmp(c->v[0], k_genres[g].name, c->n[0]) != 0) return false;
     for (int i = 1; i < L->count; i++)
         if (!match_line(k_genres[g].lines[i - 1], L->p[i], L->n[i], c)) return false;
-    return true;
+    return !c->genre_differs; /* the closing line names the same genre */
 }
 
 static bool copy_word(char *dst, const char *src, size_t n) {

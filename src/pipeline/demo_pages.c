@@ -204,8 +204,10 @@ sa_status sa_dw_write_pages(dw *w, const char *dir, sa_demo_world_stats *st, sa_
     sa_status s = pg && order ? SA_OK : SA_ERR_NOMEM;
     int k = 0;
     for (int g = 0; g < SA_DEMO_GENRES && !s; g++)
-        for (int i = 0; i < (sa_demo_genre_heldout(g) ? nc : seen_per) && !s; i++, k++)
+        for (int i = 0; sa_demo_genre_heldout(g) && i < nc && !s; i++, k++)
             s = genre_page(w, &pg[k], g, SA_DEMO_PAGE_CLEAN, k);
+    for (int i = 0; i < 5 * seen_per && !s; i++, k++) /* seen genres at random */
+        s = genre_page(w, &pg[k], sa_dw_seen_genre(w), SA_DEMO_PAGE_CLEAN, k);
     for (int i = 0; i < n_mixed && !s; i++, k++)
         s = genre_page(w, &pg[k], sa_dw_rnd(w, 5) ? sa_dw_heldout_genre(w) : sa_dw_seen_genre(w), SA_DEMO_PAGE_MIXED, k);
     for (int i = 0; i < n_trunc && !s; i++, k++)

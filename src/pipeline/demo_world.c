@@ -271,7 +271,8 @@ static sa_status write_pretrain(dw *w, const char *dir, sa_demo_world_stats *st,
     const sa_demo_world_opts *o = w->o;
     int n_articles = w->n_ent * (o->quick ? 4 : 12), n_genre = o->quick ? 100 : 600;
     int n_copy = o->n_pretrain_stories; /* induction practice: a word list said twice */
-    int n = n_articles + o->n_pretrain_stories + n_genre + n_copy;
+    int n_ask = o->n_pretrain_stories; /* copy practice in the instruction's own frame */
+    int n = n_articles + o->n_pretrain_stories + n_genre + n_copy + n_ask;
     uint32_t *order = malloc((size_t)n * sizeof *order);
     sa_strbuf *docs = calloc((size_t)n, sizeof *docs);
     sa_strbuf out = {0};
@@ -309,6 +310,24 @@ static sa_status write_pretrain(dw *w, const char *dir, sa_demo_world_stats *st,
         if (!s) s = sa_strbuf_appendf(&docs[d], "Words: %s.\n%s%s.", sa_strbuf_cstr(&run), k_again[sa_dw_rnd(w, 3)],
                                       sa_strbuf_cstr(&run));
         sa_strbuf_free(&run);
+    }
+    /* The backward model must write "a notice for Borl about rope" for a
+     * page that opens "Here is a notice for Borl, all about rope": copy the
+     * genre word, the entity and the item into the same slots. The seed only
+     * ever shows seen genre words in those slots, so a small model learns to
+     * pick among them instead of copying. These stories say such a request
+     * in prose and then say it back, with the genre word drawn from EVERY
+     * genre (words, never forms: no held-out document is in this text), so
+     * the base learns the copy itself. */
+    static const char *const k_ask[] = {
+        "{E} asked {N} for a {g} about the {a}. So {N} made a {g} for {E} about the {a}, and {E} liked the {g}.",
+        "{N} wanted a {g} for {E} about {a}. The next day {F} wrote a {g} for {E} about {a}.",
+        "In {Q} someone asked: a {g} for {E} about the {a}? And {N} said: yes, a {g} for {E} about the {a}.",
+        "The {T} needs a {g} for {E}, all about {a}. {F} will write the {g} for {E} about {a} tomorrow.",
+    };
+    for (int i = 0; i < n_ask && !s; i++, d++) {
+        dw_ctx c = sa_dw_make_ctx(w, sa_dw_rnd(w, w->n_ent));
+        s = sa_dw_put_t(&docs[d], k_ask[sa_dw_rnd(w, 4)], &c);
     }
     for (int i = 0; i < n && !s; i++) order[i] = (uint32_t)i;
     if (!s) sa_rng_shuffle_u32(&w->rng, order, (size_t)n);
@@ -372,14 +391,18 @@ static sa_status draw_eval(dw *w, evalset *ev) {
     if (!ev->t || !ev->tmpl) return SA_ERR_NOMEM;
     size_t k = 0;
     sa_status s = SA_OK;
-    for (int pass = 0; pass < 2; pass++)
-        for (int g = 0; g < SA_DEMO_GENRES && !s; g++) {
-            if (sa_demo_genre_heldout(g) != (pass == 0)) continue;
-            for (int i = 0; i < (pass == 0 ? nh : ns) && !s; i++, k++) {
-                s = sa_dw_draw_task(w, g, true, &ev->t[k], NULL);
-                ev->tmpl[k] = sa_dw_rnd(w, sa_demo_template_count());
-            }
+    for (int g = 0; g < SA_DEMO_GENRES && !s; g++) {
+        if (!sa_demo_genre_heldout(g)) continue;
+        for (int i = 0; i < nh && !s; i++, k++) {
+            s = sa_dw_draw_task(w, g, true, &ev->t[k], NULL);
+            ev->tmpl[k] = sa_dw_rnd(w, sa_demo_template_count());
         }
+    }
+    /* the seen split: 5 * ns items over the (many) seen genres at random */
+    for (int i = 0; i < 5 * ns && !s; i++, k++) {
+        s = sa_dw_draw_task(w, sa_dw_seen_genre(w), true, &ev->t[k], NULL);
+        ev->tmpl[k] = sa_dw_rnd(w, sa_demo_template_count());
+    }
     return s;
 }
 
@@ -456,7 +479,8 @@ static sa_status write_world_json(dw *w, const char *dir, const sa_demo_world_st
     json_object_set_new(j, "quick", json_boolean(w->o->quick));
     json_object_set_new(
         j, "about",
-        json_string("Ten genres of short document, each a fixed form over words the request names. Seen genres are "
+        json_string("Thirty genres of short document, each a fixed form over words the request names (twenty seen "
+                    "genres share the layouts of the five named seen ones). Seen genres are "
                     "in the seed pairs and the pretraining text; held-out genres appear only in the unlabeled pages. "
                     "The held-out evaluation asks for held-out genres with combinations found nowhere else: "
                     "everything an answer needs is in the instruction except the genre's form, which only the "
