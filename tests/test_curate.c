@@ -337,7 +337,7 @@ static void test_prefix_cache_same_scores(sa_test *t) {
     char rev[1024], lng[1024];
     snprintf(lng, sizeof lng, "%s", sa_test_tmpfile(t, "cands_long.jsonl"));
     snprintf(rev, sizeof rev, "%s", sa_test_tmpfile(t, "cands_rev.jsonl"));
-    sa_strbuf b = {0}, r = {0};
+    sa_strbuf b = {0}, rb = {0};
     for (int dir = 0; dir < 2; dir++)
         for (int k = 0; k < 8; k++) {
             int i = dir ? 7 - k : k;
@@ -346,15 +346,15 @@ static void test_prefix_cache_same_scores(sa_test *t) {
             json_t *o = json_pack("{s:s, s:s, s:s}", "instruction", k_pairs[i][0], "output", sa_strbuf_cstr(&out),
                                   "source", "augmented");
             char *js = json_dumps(o, JSON_COMPACT);
-            sa_strbuf_appendf(dir ? &r : &b, "%s\n", js);
+            sa_strbuf_appendf(dir ? &rb : &b, "%s\n", js);
             free(js);
             json_decref(o);
             sa_strbuf_free(&out);
         }
     sa_test_write_file(t, lng, sa_strbuf_cstr(&b), b.len);
-    sa_test_write_file(t, rev, sa_strbuf_cstr(&r), r.len);
+    sa_test_write_file(t, rev, sa_strbuf_cstr(&rb), rb.len);
     sa_strbuf_free(&b);
-    sa_strbuf_free(&r);
+    sa_strbuf_free(&rb);
     char fwd[1024], orig[1024];
     snprintf(orig, sizeof orig, "%s", f.in);
     snprintf(fwd, sizeof fwd, "%s", lng);

@@ -268,16 +268,16 @@ static void check_run(sa_test *t, const char *run) {
     json_decref(cand_ids);
     json_decref(cands);
     /* every model directory loads and names the right architecture */
-    for (int i = 0; i < N_STAGES; i++) {
-        if (strcmp(k_stages[i], "backward") != 0 && strcmp(k_stages[i], "control") != 0 && k_stages[i][0] != 'm')
+    for (int si = 0; si < N_STAGES; si++) {
+        if (strcmp(k_stages[si], "backward") != 0 && strcmp(k_stages[si], "control") != 0 && k_stages[si][0] != 'm')
             continue;
         char rel[64];
-        snprintf(rel, sizeof rel, "%s/model", k_stages[i]);
+        snprintf(rel, sizeof rel, "%s/model", k_stages[si]);
         sa_model *mod = NULL;
         SA_CHECK_OK(t, sa_model_load(&mod, rp(t, run, rel), &err), &err);
         if (mod) SA_CHECK_EQ_INT(t, mod->cfg.n_layers, 5);
         sa_model_free(mod);
-        json_t *st = stage_of(m, k_stages[i]);
+        json_t *st = stage_of(m, k_stages[si]);
         SA_CHECK_EQ_INT(t, sum_int(st, "steps"), 30);
     }
     json_decref(m);

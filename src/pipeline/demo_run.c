@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,9 +59,13 @@ static const char *path(run *r, int i, const char *a, const char *b) {
     return sa_strbuf_cstr(&r->p[i]);
 }
 
-static void say(run *r, const char *fmt, const char *a, double b) {
+static void say(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(run *r, const char *fmt, ...) {
     fprintf(r->log, "demo [%6.1fs] ", now_s() - r->t0);
-    fprintf(r->log, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(r->log, fmt, ap);
+    va_end(ap);
     fputc('\n', r->log);
     fflush(r->log);
 }
@@ -448,7 +453,7 @@ sa_status sa_demo_run(const sa_demo_run_opts *o, sa_demo_results *res, sa_err *e
     sa_demo_world_opts wo = sa_demo_world_defaults(o->quick);
     wo.seed = o->seed;
     sa_demo_world_stats ws;
-    if (!s) say(&r, "1/5 writing the world (seed %s%.0f)", "", (double)o->seed);
+    if (!s) say(&r, "1/5 writing the world (seed %.0f)", (double)o->seed);
     if (!s) s = sa_demo_world_write(&wo, path(&r, 0, "world", NULL), &ws, err);
     if (!s) {
         json_t *w = NULL;
@@ -471,7 +476,7 @@ sa_status sa_demo_run(const sa_demo_run_opts *o, sa_demo_results *res, sa_err *e
     if (!s && !have_base) {
         s = make_init(&r, &sh, ws.vocab_size, &n_params, err);
         if (!s) say(&r, "2/5 random-init model in %s: %.0f parameters", path(&r, 0, "init", NULL), (double)n_params);
-        if (!s) say(&r, "2/5 pretraining the base on world/pretrain.jsonl for %s%.0f steps", "", (double)sh.pretrain_steps);
+        if (!s) say(&r, "2/5 pretraining the base on world/pretrain.jsonl for %.0f steps", (double)sh.pretrain_steps);
         sa_train_result tr;
         memset(&tr, 0, sizeof tr);
         if (!s) s = pretrain(&r, &sh, &tr, err);
@@ -480,7 +485,7 @@ sa_status sa_demo_run(const sa_demo_run_opts *o, sa_demo_results *res, sa_err *e
                                                              "first_loss", (double)tr.first_loss, "final_loss",
                                                              (double)tr.final_loss, "tokens_per_s", tr.tokens_per_s));
     } else if (!s) {
-        say(&r, "2/5 base model already pretrained: %s%.0s", path(&r, 0, "base", "model"), 0);
+        say(&r, "2/5 base model already pretrained: %s", path(&r, 0, "base", "model"));
     }
     if (!s) {
         sa_model_config c;
@@ -524,14 +529,13 @@ sa_status sa_demo_run(const sa_demo_run_opts *o, sa_demo_results *res, sa_err *e
     double t_base = now_s();
 
     /* 3. Humpback */
-    if (!s) say(&r, "3/5 humpback: backward model, augmentation, M0, pmi curation >= %s%.3g, M1, M2, control", "",
-                sh.min_score);
+    if (!s) say(&r, "3/5 humpback: backward model, augmentation, M0, pmi curation >= %.3g, M1, M2, control", sh.min_score);
     if (!s) s = humpback(&r, &sh, err);
     double t_hb = now_s();
 
     /* 4. what backtranslation and curation did */
     if (!s) {
-        say(&r, "4/5 checking candidates and curation against the world's truth%s%.0s", "", 0);
+        say(&r, "4/5 checking candidates and curation against the world's truth");
         json_t *aug = NULL, *c1 = NULL, *c2 = NULL;
         s = analyse(path(&r, 0, "humpback", "augment/candidates.jsonl"), false, 0, &aug, err);
         if (!s) s = analyse(path(&r, 0, "humpback", "curate-1/scored.jsonl"), true, sh.min_score, &c1, err);
@@ -566,7 +570,7 @@ sa_status sa_demo_run(const sa_demo_run_opts *o, sa_demo_results *res, sa_err *e
     if (!s) s = sa_mkdir_p(path(&r, 0, "eval", NULL), 0777, err);
     json_t *models = json_object();
     for (int k = 0; k < SA_DEMO_MODELS && !s; k++) {
-        say(&r, "5/5 evaluating %s on the held-out and seen instructions%.0s", k_models[k], 0);
+        say(&r, "5/5 evaluating %s on the held-out and seen instructions", k_models[k]);
         char md[64], of[64];
         snprintf(md, sizeof md, "%s/model", k_models[k]);
         snprintf(of, sizeof of, "%s.jsonl", k_models[k]);
