@@ -17,6 +17,8 @@
 #include "sa/signal.h"
 #include "sa/strbuf.h"
 
+#include "stage_util.h"
+
 #define BT_ID_SEED 0x6261636b7472616eULL /* "backtran": request ids differ from other stages' */
 
 static const char *const k_reason_names[SA_BT_REASON_COUNT] = {"accepted", "error",    "empty",
@@ -139,65 +141,13 @@ sa_bt_reason sa_bt_classify(const char *text, sa_finish_reason finish, const cha
 
 /* ---- a string-keyed table (ids seen, journal records) ----------------------------- */
 
-typedef struct id_entry {
-    char *id;
-    json_t *rec; /* owned reference or NULL */
-} id_entry;
-
-typedef struct id_map {
-    id_entry *v;
-    size_t cap, len; /* cap is a power of two */
-} id_map;
-
-static void map_free(id_map *m) {
-    for (size_t i = 0; i < m->cap; i++) {
-        free(m->v[i].id);
-        if (m->v[i].rec) json_decref(m->v[i].rec);
-    }
-    free(m->v);
-    memset(m, 0, sizeof *m);
-}
-
-static id_entry *map_slot(const id_map *m, const char *id) {
-    size_t i = (size_t)sa_hash_str(id, 0) & (m->cap - 1);
-    while (m->v[i].id && strcmp(m->v[i].id, id) != 0) i = (i + 1) & (m->cap - 1);
-    return &m->v[i];
-}
-
-static id_entry *map_get(const id_map *m, const char *id) {
-    if (!m->cap) return NULL;
-    id_entry *e = map_slot(m, id);
-    return e->id ? e : NULL;
-}
-
-/* Insert id (copied); *added false when present. rec's reference is taken on insert. */
-static sa_status map_put(id_map *m, const char *id, json_t *rec, bool *added) {
-    if ((m->len + 1) * 2 > m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 64;
-        id_entry *nv = calloc(nc, sizeof *nv);
-        if (!nv) return SA_ERR_NOMEM;
-        id_map n = {nv, nc, m->len};
-        for (size_t i = 0; i < m->cap; i++)
-            if (m->v[i].id) *map_slot(&n, m->v[i].id) = m->v[i];
-        free(m->v);
-        *m = n;
-    }
-    id_entry *e = map_slot(m, id);
-    *added = e->id == NULL;
-    if (!*added) return SA_OK;
-    if (!(e->id = sa_strdup(id))) return SA_ERR_NOMEM;
-    e->rec = rec;
-    m->len++;
-    return SA_OK;
-}
-
 /* ---- reading segments -------------------------------------------------------------- */
 
 typedef struct seg_reader {
     sa_jsonl_reader rd;
     const char *path;
     bool strict;
-    id_map seen;
+    sa_idmap seen;
     uint64_t bad; /* lines rejected here (the jsonl reader counts its own) */
     FILE *warn;
 } seg_reader;
@@ -218,7 +168,7 @@ static sa_status seg_open(seg_reader *s, const char *path, bool strict, FILE *wa
 
 static void seg_close(seg_reader *s) {
     sa_jsonl_reader_close(&s->rd);
-    map_free(&s->seen);
+    sa_idmap_free(&s->seen);
 }
 
 static uint64_t seg_bad(const seg_reader *s) { return s->bad + sa_jsonl_stats_bad(&s->rd.stats); }
@@ -249,7 +199,7 @@ static sa_status seg_next(seg_reader *s, json_t **obj, const char **id, const ch
         }
         if (!why) {
             bool added;
-            if (map_put(&s->seen, sid, NULL, &added)) {
+            if (sa_idmap_put(&s->seen, sid, NULL, &added)) {
                 json_decref(o);
                 return sa_err_set(err, SA_ERR_NOMEM, "out of memory");
             }
@@ -393,7 +343,7 @@ static sa_status generate_all(sa_engine *e, const sa_tokenizer *tok, const sa_ch
 
 /* ---- final files ---------------------------------------------------------------------- */
 
-static sa_status load_journal(const char *path, id_map *m, sa_err *err) {
+static sa_status load_journal(const char *path, sa_idmap *m, sa_err *err) {
     sa_jsonl_reader rd;
     sa_status s = sa_jsonl_reader_open(&rd, path, NULL, err);
     if (s) return s;
@@ -401,7 +351,7 @@ static sa_status load_journal(const char *path, id_map *m, sa_err *err) {
     while ((s = sa_jsonl_next(&rd, &o, NULL, err)) == SA_OK) {
         const char *id = json_string_value(json_object_get(o, "id"));
         bool added = false;
-        if (id && (s = map_put(m, id, o, &added)) != SA_OK) {
+        if (id && (s = sa_idmap_put(m, id, o, &added)) != SA_OK) {
             json_decref(o);
             s = sa_err_set(err, s, "out of memory");
             break;
@@ -500,7 +450,7 @@ static sa_status write_stats(const char *path, const sa_bt_opts *o, const sa_bt_
 
 static sa_status write_finals(const sa_bt_opts *o, const char *journal, const char *rejected, const char *stats,
                               sa_bt_stats *st, sa_err *err) {
-    id_map jm = {0};
+    sa_idmap jm = {0};
     seg_reader sr;
     sa_atomic_file fo = {0}, fr = {0};
     sa_strbuf line = {0};
@@ -508,7 +458,7 @@ static sa_status write_finals(const sa_bt_opts *o, const char *journal, const ch
     if (s) return s;
     /* the input was already checked and reported: read it quietly this time */
     if ((s = seg_open(&sr, o->in_path, false, NULL, err)) != SA_OK) {
-        map_free(&jm);
+        sa_idmap_free(&jm);
         return s;
     }
     memset(st->by_reason, 0, sizeof st->by_reason);
@@ -519,7 +469,7 @@ static sa_status write_finals(const sa_bt_opts *o, const char *journal, const ch
         char idbuf[32];
         s = seg_next(&sr, &seg, &id, &text, idbuf, sizeof idbuf, err);
         if (s) break;
-        id_entry *je = map_get(&jm, id);
+        sa_idmap_entry *je = sa_idmap_get(&jm, id);
         if (!je) { /* the input changed since generation */
             s = sa_err_set(err, SA_ERR_INVALID_ARG, "%s: segment %s has no journaled result in %s (was the input "
                            "changed during the run?)", o->in_path, id, journal);
@@ -556,27 +506,8 @@ static sa_status write_finals(const sa_bt_opts *o, const char *journal, const ch
     if (!s) s = write_stats(stats, o, st, err);
     sa_strbuf_free(&line);
     seg_close(&sr);
-    map_free(&jm);
+    sa_idmap_free(&jm);
     return s;
-}
-
-static char *with_suffix(const char *path, const char *suffix) {
-    sa_strbuf b = {0};
-    if (sa_strbuf_puts(&b, path) || sa_strbuf_puts(&b, suffix)) {
-        sa_strbuf_free(&b);
-        return NULL;
-    }
-    return sa_strbuf_detach(&b, NULL);
-}
-
-static char *stats_beside(const char *out) {
-    const char *slash = strrchr(out, '/');
-    sa_strbuf b = {0};
-    if ((slash && sa_strbuf_append(&b, out, (size_t)(slash - out) + 1)) || sa_strbuf_puts(&b, "stats.json")) {
-        sa_strbuf_free(&b);
-        return NULL;
-    }
-    return sa_strbuf_detach(&b, NULL);
 }
 
 /* The generation settings a journal's results depend on, kept beside it
@@ -590,7 +521,7 @@ static sa_status check_settings(const char *jpath, const sa_chat_template *t, co
                           (double)o->top_p, "seed", (json_int_t)o->seed, "max_tokens", (int)o->max_tokens);
     char *now = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
-    char *spath = with_suffix(jpath, ".settings");
+    char *spath = sa_stage_path_suffix(jpath, ".settings");
     sa_status s = SA_OK;
     if (!now || !spath) s = sa_err_set(err, SA_ERR_NOMEM, "out of memory");
     sa_strbuf saved = {0};
@@ -617,9 +548,9 @@ sa_status sa_bt_run(sa_engine *e, const sa_tokenizer *tok, const sa_chat_templat
     if (o->max_tokens < 1) return sa_err_set(err, SA_ERR_INVALID_ARG, "backtranslate: max_tokens must be >= 1");
     sa_bt_stats st_local, *st = stats ? stats : &st_local;
     memset(st, 0, sizeof *st);
-    char *jpath = o->journal_path ? sa_strdup(o->journal_path) : with_suffix(o->out_path, ".journal");
-    char *rpath = o->rejected_path ? sa_strdup(o->rejected_path) : with_suffix(o->out_path, ".rejected.jsonl");
-    char *spath = o->stats_path ? sa_strdup(o->stats_path) : stats_beside(o->out_path);
+    char *jpath = o->journal_path ? sa_strdup(o->journal_path) : sa_stage_path_suffix(o->out_path, ".journal");
+    char *rpath = o->rejected_path ? sa_strdup(o->rejected_path) : sa_stage_path_suffix(o->out_path, ".rejected.jsonl");
+    char *spath = o->stats_path ? sa_strdup(o->stats_path) : sa_stage_stats_beside(o->out_path);
     bt_run r = {.o = o};
     sa_status s = SA_OK;
     if (!jpath || !rpath || !spath) s = sa_err_set(err, SA_ERR_NOMEM, "out of memory");

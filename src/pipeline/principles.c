@@ -22,6 +22,8 @@
 #include "sa/signal.h"
 #include "sa/strbuf.h"
 
+#include "stage_util.h"
+
 #define PR_ID_SEED 0x7072696e63706c65ULL /* "princple": request ids differ from other stages' */
 #define PR_QID_SEED 0x7072716964000000ULL /* ids of records without one */
 
@@ -154,58 +156,6 @@ static void prompts_hash(const sa_prompts *p, sa_principles_mode mode, char out[
 
 /* ---- a string-keyed table (ids seen, journal records) ----------------------------- */
 
-typedef struct id_entry {
-    char *id;
-    json_t *rec; /* owned reference or NULL */
-} id_entry;
-
-typedef struct id_map {
-    id_entry *v;
-    size_t cap, len; /* cap is a power of two */
-} id_map;
-
-static void map_free(id_map *m) {
-    for (size_t i = 0; i < m->cap; i++) {
-        free(m->v[i].id);
-        if (m->v[i].rec) json_decref(m->v[i].rec);
-    }
-    free(m->v);
-    memset(m, 0, sizeof *m);
-}
-
-static id_entry *map_slot(const id_map *m, const char *id) {
-    size_t i = (size_t)sa_hash_str(id, 0) & (m->cap - 1);
-    while (m->v[i].id && strcmp(m->v[i].id, id) != 0) i = (i + 1) & (m->cap - 1);
-    return &m->v[i];
-}
-
-static id_entry *map_get(const id_map *m, const char *id) {
-    if (!m->cap) return NULL;
-    id_entry *e = map_slot(m, id);
-    return e->id ? e : NULL;
-}
-
-/* Insert id (copied); *added false when present. rec's reference is taken on insert. */
-static sa_status map_put(id_map *m, const char *id, json_t *rec, bool *added) {
-    if ((m->len + 1) * 2 > m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 64;
-        id_entry *nv = calloc(nc, sizeof *nv);
-        if (!nv) return SA_ERR_NOMEM;
-        id_map n = {nv, nc, m->len};
-        for (size_t i = 0; i < m->cap; i++)
-            if (m->v[i].id) *map_slot(&n, m->v[i].id) = m->v[i];
-        free(m->v);
-        *m = n;
-    }
-    id_entry *e = map_slot(m, id);
-    *added = e->id == NULL;
-    if (!*added) return SA_OK;
-    if (!(e->id = sa_strdup(id))) return SA_ERR_NOMEM;
-    e->rec = rec;
-    m->len++;
-    return SA_OK;
-}
-
 /* ---- reading prompt records ---------------------------------------------------------- */
 
 typedef struct prompt_in {
@@ -228,7 +178,7 @@ typedef struct in_reader {
     sa_jsonl_reader rd;
     const char *path;
     bool strict;
-    id_map seen;
+    sa_idmap seen;
     uint64_t bad;
     FILE *warn;
 } in_reader;
@@ -249,7 +199,7 @@ static sa_status in_open(in_reader *r, const char *path, bool strict, FILE *warn
 
 static void in_close(in_reader *r) {
     sa_jsonl_reader_close(&r->rd);
-    map_free(&r->seen);
+    sa_idmap_free(&r->seen);
 }
 
 static uint64_t in_bad(const in_reader *r) { return r->bad + sa_jsonl_stats_bad(&r->rd.stats); }
@@ -310,7 +260,7 @@ static sa_status in_next(in_reader *r, prompt_in *p, sa_err *err) {
         }
         if (!why) {
             bool added;
-            if (map_put(&r->seen, sid, NULL, &added)) {
+            if (sa_idmap_put(&r->seen, sid, NULL, &added)) {
                 free(query);
                 json_decref(o);
                 return sa_err_set(err, SA_ERR_NOMEM, "out of memory");
@@ -461,7 +411,7 @@ static sa_status generate_all(sa_engine *e, const sa_tokenizer *tok, const sa_ch
 
 /* ---- final files ---------------------------------------------------------------------- */
 
-static sa_status load_journal(const char *path, id_map *m, sa_err *err) {
+static sa_status load_journal(const char *path, sa_idmap *m, sa_err *err) {
     sa_jsonl_reader rd;
     sa_status s = sa_jsonl_reader_open(&rd, path, NULL, err);
     if (s) return s;
@@ -469,7 +419,7 @@ static sa_status load_journal(const char *path, id_map *m, sa_err *err) {
     while ((s = sa_jsonl_next(&rd, &o, NULL, err)) == SA_OK) {
         const char *id = json_string_value(json_object_get(o, "id"));
         bool added = false;
-        if (id && (s = map_put(m, id, o, &added)) != SA_OK) {
+        if (id && (s = sa_idmap_put(m, id, o, &added)) != SA_OK) {
             json_decref(o);
             s = sa_err_set(err, s, "out of memory");
             break;
@@ -581,7 +531,7 @@ static sa_status write_stats(const char *path, const sa_chat_template *t, const 
 static sa_status write_finals(const sa_principles_opts *o, const sa_chat_template *t, const sa_answer_filter *f,
                               const char *journal, const char *rejected, const char *stats, sa_principles_stats *st,
                               sa_err *err) {
-    id_map jm = {0};
+    sa_idmap jm = {0};
     in_reader ir;
     sa_atomic_file fo = {0}, fr = {0};
     sa_strbuf line = {0};
@@ -590,7 +540,7 @@ static sa_status write_finals(const sa_principles_opts *o, const sa_chat_templat
     if (s) return s;
     /* the input was already checked and reported: read it quietly this time */
     if ((s = in_open(&ir, o->in_path, false, NULL, err)) != SA_OK) {
-        map_free(&jm);
+        sa_idmap_free(&jm);
         return s;
     }
     memset(st->by_reason, 0, sizeof st->by_reason);
@@ -599,7 +549,7 @@ static sa_status write_finals(const sa_principles_opts *o, const sa_chat_templat
     while (!s) {
         s = in_next(&ir, &p, err);
         if (s) break;
-        id_entry *je = map_get(&jm, p.id);
+        sa_idmap_entry *je = sa_idmap_get(&jm, p.id);
         if (!je) { /* the input changed since generation */
             s = sa_err_set(err, SA_ERR_INVALID_ARG, "%s: prompt %s has no journaled result in %s (was the input "
                            "changed during the run?)", o->in_path, p.id, journal);
@@ -637,27 +587,8 @@ static sa_status write_finals(const sa_principles_opts *o, const sa_chat_templat
     if (!s) s = write_stats(stats, t, o, st, err);
     sa_strbuf_free(&line);
     in_close(&ir);
-    map_free(&jm);
+    sa_idmap_free(&jm);
     return s;
-}
-
-static char *with_suffix(const char *path, const char *suffix) {
-    sa_strbuf b = {0};
-    if (sa_strbuf_puts(&b, path) || sa_strbuf_puts(&b, suffix)) {
-        sa_strbuf_free(&b);
-        return NULL;
-    }
-    return sa_strbuf_detach(&b, NULL);
-}
-
-static char *stats_beside(const char *out) {
-    const char *slash = strrchr(out, '/');
-    sa_strbuf b = {0};
-    if ((slash && sa_strbuf_append(&b, out, (size_t)(slash - out) + 1)) || sa_strbuf_puts(&b, "stats.json")) {
-        sa_strbuf_free(&b);
-        return NULL;
-    }
-    return sa_strbuf_detach(&b, NULL);
 }
 
 /* The generation settings a journal's results depend on, kept beside it
@@ -672,7 +603,7 @@ static sa_status check_settings(const char *jpath, const sa_chat_template *t, co
                           (int)o->max_tokens, "prompts", ph);
     char *now = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
-    char *spath = with_suffix(jpath, ".settings");
+    char *spath = sa_stage_path_suffix(jpath, ".settings");
     sa_status s = SA_OK;
     if (!now || !spath) s = sa_err_set(err, SA_ERR_NOMEM, "out of memory");
     sa_strbuf saved = {0};
@@ -722,9 +653,9 @@ sa_status sa_principles_run(sa_engine *e, const sa_tokenizer *tok, const sa_chat
     f.n_refusals = o->n_refusals;
     f.refusal_max_words = o->refusal_max_words;
     f.min_words = o->min_words;
-    char *jpath = o->journal_path ? sa_strdup(o->journal_path) : with_suffix(o->out_path, ".journal");
-    char *rpath = o->rejected_path ? sa_strdup(o->rejected_path) : with_suffix(o->out_path, ".rejected.jsonl");
-    char *spath = o->stats_path ? sa_strdup(o->stats_path) : stats_beside(o->out_path);
+    char *jpath = o->journal_path ? sa_strdup(o->journal_path) : sa_stage_path_suffix(o->out_path, ".journal");
+    char *rpath = o->rejected_path ? sa_strdup(o->rejected_path) : sa_stage_path_suffix(o->out_path, ".rejected.jsonl");
+    char *spath = o->stats_path ? sa_strdup(o->stats_path) : sa_stage_stats_beside(o->out_path);
     pr_run r = {.o = o};
     if (!s && (!jpath || !rpath || !spath)) s = sa_err_set(err, SA_ERR_NOMEM, "out of memory");
     sa_journal_opts jo = sa_journal_default_opts();

@@ -19,6 +19,8 @@
 #include "sa/signal.h"
 #include "sa/strbuf.h"
 #include "sa/utf8.h"
+
+#include "stage_util.h"
 #include "selfinstruct_internal.h"
 
 #define SI_ID_SEED 0x73656c66696e7374ULL /* "selfinst": request ids differ from other stages' */
@@ -467,25 +469,6 @@ static sa_status bootstrap(si_run *r, sa_err *err) {
 
 /* ---- files ------------------------------------------------------------------------------------------ */
 
-static char *with_suffix(const char *path, const char *suffix) {
-    sa_strbuf b = {0};
-    if (sa_strbuf_puts(&b, path) || sa_strbuf_puts(&b, suffix)) {
-        sa_strbuf_free(&b);
-        return NULL;
-    }
-    return sa_strbuf_detach(&b, NULL);
-}
-
-static char *stats_beside(const char *out) {
-    const char *slash = strrchr(out, '/');
-    sa_strbuf b = {0};
-    if ((slash && sa_strbuf_append(&b, out, (size_t)(slash - out) + 1)) || sa_strbuf_puts(&b, "stats.json")) {
-        sa_strbuf_free(&b);
-        return NULL;
-    }
-    return sa_strbuf_detach(&b, NULL);
-}
-
 static sa_status hash_file(const char *path, char out[17], sa_err *err) {
     sa_strbuf b = {0};
     sa_status s = sa_file_read_strbuf(path, &b, err);
@@ -546,7 +529,7 @@ static sa_status check_settings(si_run *r, const char *jpath, const char *seed_h
     json_t *j = settings_json(r, seed_hash, types_hash);
     char *now = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
-    char *spath = with_suffix(jpath, ".settings");
+    char *spath = sa_stage_path_suffix(jpath, ".settings");
     sa_status s = (!now || !spath) ? si_nomem(err) : SA_OK;
     sa_strbuf saved = {0};
     if (!s && sa_journal_count(&r->j) > 0 && sa_path_exists(spath)) {
@@ -645,9 +628,9 @@ sa_status sa_si_run(sa_engine *e, const sa_tokenizer *tok, const sa_chat_templat
     sa_si_seeds seeds = {0};
     sa_si_types types = {0};
     char seed_hash[17] = "", types_hash[17] = "";
-    char *jpath = o->journal_path ? sa_strdup(o->journal_path) : with_suffix(o->out_path, ".journal");
-    char *rpath = o->rejected_path ? sa_strdup(o->rejected_path) : with_suffix(o->out_path, ".rejected.jsonl");
-    char *spath = o->stats_path ? sa_strdup(o->stats_path) : stats_beside(o->out_path);
+    char *jpath = o->journal_path ? sa_strdup(o->journal_path) : sa_stage_path_suffix(o->out_path, ".journal");
+    char *rpath = o->rejected_path ? sa_strdup(o->rejected_path) : sa_stage_path_suffix(o->out_path, ".rejected.jsonl");
+    char *spath = o->stats_path ? sa_strdup(o->stats_path) : sa_stage_stats_beside(o->out_path);
     sa_status s = (!jpath || !rpath || !spath) ? si_nomem(err) : SA_OK;
     if (!s && !pr && !(s = sa_prompts_load(&own_prompts, NULL, err))) pr = own_prompts;
     if (!s) {
