@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "engine_args.h"
 #include "opts.h"
 #include "sa/dromedary.h"
 #include "sa/signal.h"
@@ -60,6 +61,7 @@ static const cli_opt k_opts[] = {
     {.name = "no-prefix-cache", .type = CLI_OPT_FLAG, .help = "recompute the principles prefix for every query"},
     {.name = "quiet", .type = CLI_OPT_FLAG, .help = "no progress bars"},
     CLI_TRAIN_OPTIONS,
+    CLI_ENGINE_OPTIONS,
 };
 
 static const cli_cmd_spec k_spec = {
@@ -81,6 +83,9 @@ int cmd_dromedary(int argc, char **argv) {
     if (rc != CLI_CONTINUE) return rc;
     sa_err err = {0};
     sa_dromedary_opts o = sa_dromedary_defaults();
+    if (!cli_engine_check_args(&a, "dromedary")) return CLI_EXIT_USAGE;
+    sa_engine_http_opts http = cli_engine_http_opts(&a);
+    if (cli_engine_is_http(&a)) o.http = &http;
     if (!cli_train_apply(&a, "dromedary", &o.engrave)) return CLI_EXIT_USAGE;
     if (!cli_is_set(&a, "lora") && !cli_flag(&a, "full")) { /* the paper's engraving: LoRA r16 on attention */
         o.engrave.lora.rank = 16;

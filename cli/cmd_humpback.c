@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "engine_args.h"
 #include "opts.h"
 #include "sa/humpback.h"
 #include "sa/signal.h"
@@ -62,6 +63,7 @@ static const cli_opt k_opts[] = {
     {.name = "no-prefix-cache", .type = CLI_OPT_FLAG, .help = "recompute the rubric for every pair"},
     {.name = "quiet", .type = CLI_OPT_FLAG, .help = "no progress bars"},
     CLI_TRAIN_OPTIONS,
+    CLI_ENGINE_OPTIONS,
 };
 
 static const cli_cmd_spec k_spec = {
@@ -81,6 +83,9 @@ int cmd_humpback(int argc, char **argv) {
     if (rc != CLI_CONTINUE) return rc;
     sa_err err = {0};
     sa_humpback_opts o = sa_humpback_defaults();
+    if (!cli_engine_check_args(&a, "humpback")) return CLI_EXIT_USAGE;
+    sa_engine_http_opts http = cli_engine_http_opts(&a);
+    if (cli_engine_is_http(&a)) o.http = &http;
     if (!cli_train_apply(&a, "humpback", &o.train)) return CLI_EXIT_USAGE;
     if (sa_curate_mode_parse(cli_str(&a, "curation-mode"), &o.mode, &err)) {
         cli_error("humpback: %s", err.msg);

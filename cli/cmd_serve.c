@@ -44,6 +44,8 @@ static const cli_opt k_opts[] = {
      .help = "concurrent connections at most"},
     {.name = "api-key-env", .type = CLI_OPT_STR, .metavar = "VAR",
      .help = "require \"Authorization: Bearer $VAR\" on /v1/* (the key is never printed)"},
+    {.name = "models-root", .type = CLI_OPT_STR, .metavar = "DIR",
+     .help = "let clients load models under DIR at run time (POST /v1/load_lora_adapter), e.g. a run's models"},
     {.name = "quiet", .type = CLI_OPT_FLAG, .help = "no line per request on stderr"},
 };
 
@@ -51,7 +53,9 @@ static const cli_cmd_spec k_spec = {
     "serve", "--model PATH [--host ADDR] [--port P] [--slots N] [--api-key-env VAR] [options]",
     "Serve the model over an OpenAI-compatible HTTP API (completions, chat, logprobs).", k_opts,
     sizeof k_opts / sizeof k_opts[0], 0, 0,
-    "endpoints: GET /health, GET /v1/models, POST /v1/completions, POST /v1/chat/completions.\n"
+    "endpoints: GET /health, GET /v1/models, POST /v1/completions, POST /v1/chat/completions;\n"
+    "with --models-root: POST /v1/load_lora_adapter {\"lora_name\", \"lora_path\"} and /v1/unload_lora_adapter\n"
+    "(vLLM's names) load and free other models of the same vocabulary; requests pick one by \"model\".\n"
     "Scoring: /v1/completions with \"echo\": true, \"logprobs\": 0, \"max_tokens\": 0 returns the prompt's\n"
     "token log-probabilities. SIGINT/SIGTERM: stop accepting, answer requests in flight, exit 0.\n",
 };
@@ -97,6 +101,8 @@ int cmd_serve(int argc, char **argv) {
         o.n_threads = eo.n_threads;
         o.max_ctx = eo.max_ctx;
         o.log = cli_flag(&a, "quiet") ? NULL : stderr;
+        o.models_root = cli_str(&a, "models-root");
+        o.load_engine = &eo;
         s = sa_serve_start(&srv, e, m, tok, &tmpl, &o, &err);
     }
     if (!s) {

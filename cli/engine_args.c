@@ -23,6 +23,17 @@ bool cli_engine_check_args(const cli_args *a, const char *cmd) {
     return true;
 }
 
+sa_engine_http_opts cli_engine_http_opts(const cli_args *a) {
+    sa_engine_http_opts o = sa_engine_http_defaults();
+    o.url = cli_str(a, "url");
+    o.api_key_env = cli_str(a, "api-key-env");
+    o.concurrency = (int32_t)cli_int(a, "concurrency");
+    o.timeout_s = cli_float(a, "timeout");
+    o.max_retries = (int32_t)cli_int(a, "retries");
+    o.log = stderr;
+    return o;
+}
+
 sa_status cli_engine_load(const cli_args *a, sa_model **m, sa_tokenizer **tok, sa_err *err) {
     if (!cli_engine_is_http(a)) return cli_load_model_tokenizer(a, m, tok, err);
     *m = NULL;
@@ -35,14 +46,8 @@ sa_status cli_engine_load(const cli_args *a, sa_model **m, sa_tokenizer **tok, s
 sa_status cli_engine_new(const cli_args *a, const sa_model *m, const sa_tokenizer *tok, const sa_engine_local_opts *lo,
                          sa_engine **out, sa_err *err) {
     if (!cli_engine_is_http(a)) return sa_engine_local_new(out, m, tok, lo, err);
-    sa_engine_http_opts o = sa_engine_http_defaults();
-    o.url = cli_str(a, "url");
-    o.api_key_env = cli_str(a, "api-key-env");
+    sa_engine_http_opts o = cli_engine_http_opts(a);
     o.tok = tok;
-    o.concurrency = (int32_t)cli_int(a, "concurrency");
-    o.timeout_s = cli_float(a, "timeout");
-    o.max_retries = (int32_t)cli_int(a, "retries");
-    o.log = stderr;
     sa_status s = sa_engine_http_new(out, &o, err);
     if (!s) {
         sa_engine_http_caps c;

@@ -1,5 +1,6 @@
 /* engine_args.h — the engine choice shared by the commands that generate
- * or score (generate, backtranslate, curate): the in-process model
+ * or score (generate, backtranslate, curate; humpback and dromedary for
+ * their generating and scoring stages): the in-process model
  * (`--engine local`, the default) or an OpenAI-compatible server
  * (`--engine http --url URL`, include/sa/engine_http.h).
  *
@@ -26,6 +27,7 @@
 
 #include "opts.h"
 #include "sa/engine.h"
+#include "sa/engine_http.h"
 #include "sa/model.h"
 #include "sa/tokenizer.h"
 
@@ -46,6 +48,10 @@
  * "selfalign: error: <cmd>: ..." and returns false otherwise. */
 bool cli_engine_check_args(const cli_args *a, const char *cmd);
 bool cli_engine_is_http(const cli_args *a);
+/* The HTTP engine's options from --url, --api-key-env, --concurrency,
+ * --timeout and --retries (retry notices on stderr; no tokenizer). The
+ * strings are the arguments' own. */
+sa_engine_http_opts cli_engine_http_opts(const cli_args *a);
 /* local: the model and its tokenizer (cli_load_model_tokenizer); http: the
  * tokenizer only (--tokenizer, else the one stored with --model), *m NULL. */
 sa_status cli_engine_load(const cli_args *a, sa_model **m, sa_tokenizer **tok, sa_err *err);

@@ -133,7 +133,10 @@ bool files_equal(const char *a, const char *b) {
 pid_t child_spawn(const char *const *argv) {
     pid_t pid = fork();
     if (pid == 0) {
-        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
+        const char *log = getenv("SA_TEST_CHILD_LOG"); /* debugging: keep the children's stderr */
+        if (!freopen(log && *log ? log : "/dev/null", log && *log ? "a" : "w", stderr) ||
+            !freopen("/dev/null", "w", stdout))
+            _exit(126);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }

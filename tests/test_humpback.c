@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -641,12 +644,131 @@ static void test_bad_options(sa_test *t) {
     }
 }
 
+/* ---- through an OpenAI-compatible server ------------------------------------------------- */
+
+/* selfalign serve over the base, loading the run's models at run time from
+ * under root; port 0 = any. The port, or 0 (test failed). */
+static int serve_up(sa_test *t, const fixture *f, const char *root, int port, pid_t *pid) {
+    const char *pf = sa_test_tmpfile(t, "hb_serve.port");
+    unlink(pf);
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    const char *argv[] = {f->bin, "serve", "--model", f->model, "--tokenizer", f->tok, "--port", ps, "--port-file", pf,
+                          "--threads", "2", "--slots", "2", "--models-root", root, "--quiet", NULL};
+    *pid = child_spawn(argv);
+    for (int i = 0; i < 1500; i++) {
+        usleep(10000);
+        FILE *fp = fopen(pf, "r");
+        int got = 0;
+        if (fp) {
+            if (fscanf(fp, "%d", &got) != 1) got = 0;
+            fclose(fp);
+        }
+        if (got) return got;
+        int st;
+        if (waitpid(*pid, &st, WNOHANG) == *pid) break;
+    }
+    sa_test_fail(t, __FILE__, __LINE__, "selfalign serve did not start");
+    return 0;
+}
+
+/* GET path from 127.0.0.1:port; the body (empty on failure). */
+static void http_get(int port, const char *path, sa_strbuf *body) {
+    sa_strbuf_reset(body);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0) close(fd);
+        return;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    sa_strbuf all = {0};
+    if (send(fd, req, (size_t)n, 0) == n) {
+        char buf[4096];
+        ssize_t r;
+        while ((r = recv(fd, buf, sizeof buf, 0)) > 0) sa_strbuf_append(&all, buf, (size_t)r);
+    }
+    close(fd);
+    const char *b = all.buf ? strstr(all.buf, "\r\n\r\n") : NULL;
+    if (b) sa_strbuf_puts(body, b + 4);
+    sa_strbuf_free(&all);
+}
+
+/* The whole loop with --engine http against our own server gives the same
+ * datasets and models as the in-process engine, also when the server is
+ * killed with kill -9 in the middle of a curation stage and restarted (it
+ * comes back without the models loaded at run time: the engine loads the
+ * rater again and retries). */
+static void test_http_equals_local(sa_test *t) {
+    fixture f;
+    if (!setup(t, &f)) return;
+    char ref[1100], run[1100], url[64];
+    snprintf(ref, sizeof ref, "%s/ref", sa_test_tmpdir(t));
+    snprintf(run, sizeof run, "%s/http", sa_test_tmpdir(t));
+    const char *argv[RUN_MAX_ARGS];
+    if (access(rp(t, ref, "m2/model/model.safetensors"), F_OK) != 0) {
+        hb_argv(&f, ref, argv);
+        SA_REQUIRE(t, child_run(argv) == 0);
+    }
+    pid_t srv;
+    int port = serve_up(t, &f, sa_test_tmpdir(t), 0, &srv);
+    if (!port) return;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    hb_argv(&f, run, argv);
+    size_t n = 0;
+    while (argv[n]) n++;
+    const char *extra[] = {"--engine", "http", "--url", url, "--retries", "12", NULL};
+    for (size_t i = 0; extra[i]; i++) argv[n++] = extra[i];
+    argv[n] = NULL;
+    pid_t hb = child_spawn(argv);
+    /* kill the server once curate-1 has scored a few candidates, then bring it back on the same port */
+    const char *scored = rp(t, run, "curate-1/scored.jsonl");
+    int st = 0;
+    bool ended = false;
+    for (int spin = 0; spin < 600000 && file_lines(scored) < 2; spin++) {
+        if (waitpid(hb, &st, WNOHANG) == hb) {
+            ended = true;
+            break;
+        }
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    SA_CHECKF(t, !ended, "the run ended (status %d) before curate-1 started", st);
+    kill(srv, SIGKILL);
+    waitpid(srv, NULL, 0);
+    int port2 = serve_up(t, &f, sa_test_tmpdir(t), port, &srv);
+    SA_CHECK_EQ_INT(t, port2, port);
+    if (!ended) waitpid(hb, &st, 0);
+    SA_CHECKF(t, WIFEXITED(st) && WEXITSTATUS(st) == 0, "humpback --engine http: status %d", st);
+    check_run(t, run);
+    for (size_t i = 0; i < sizeof k_outputs / sizeof k_outputs[0]; i++) {
+        sa_strbuf x = {0}, y = {0};
+        slurp(rp(t, ref, k_outputs[i]), &x);
+        slurp(rp(t, run, k_outputs[i]), &y);
+        SA_CHECKF(t, x.len > 0 && x.len == y.len && memcmp(x.buf, y.buf, x.len) == 0,
+                  "%s differs between the in-process and the HTTP engine (%zu vs %zu bytes)", k_outputs[i], x.len, y.len);
+        sa_strbuf_free(&x);
+        sa_strbuf_free(&y);
+    }
+    /* the models the run loaded were unloaded: the server lists its base only */
+    sa_strbuf b = {0};
+    http_get(port, "/v1/models", &b);
+    json_t *v = json_loads(sa_strbuf_cstr(&b), 0, NULL);
+    SA_CHECKF(t, v && json_array_size(json_object_get(v, "data")) == 1, "models after the run: %.300s", sa_strbuf_cstr(&b));
+    json_decref(v);
+    sa_strbuf_free(&b);
+    kill(srv, SIGTERM);
+    waitpid(srv, NULL, 0);
+}
+
 static const sa_test_def k_tests[] = {
     {"run_dir_guards", test_run_dir_guards},
     {"bad_options", test_bad_options},
     {"control_tokens_plain", test_control_tokens_plain},
     {"end_to_end", test_end_to_end},
     {"kill9_resume", test_kill9_resume},
+    {"http_equals_local", test_http_equals_local},
 };
 
 SA_TEST_MAIN(k_tests)

@@ -97,7 +97,14 @@ typedef struct server {
     int port;
 } server;
 
+static bool serve_start_root(sa_test *t, server *s, int port, const char *key_env, const char *tag, const char *root);
+
 static bool serve_start(sa_test *t, server *s, int port, const char *key_env, const char *tag) {
+    return serve_start_root(t, s, port, key_env, tag, NULL);
+}
+
+/* With root: models under it load at run time (--models-root). */
+static bool serve_start_root(sa_test *t, server *s, int port, const char *key_env, const char *tag, const char *root) {
     const char *bin = bin_path(t), *model = sa_test_data(t, M260), *tok = sa_test_data(t, T512);
     if (!bin || !model || !tok) return false;
     const char *pf = sa_test_tmpfile(t, tag);
@@ -110,6 +117,10 @@ static bool serve_start(sa_test *t, server *s, int port, const char *key_env, co
     if (key_env) {
         argv[n++] = "--api-key-env";
         argv[n++] = key_env;
+    }
+    if (root) {
+        argv[n++] = "--models-root";
+        argv[n++] = root;
     }
     argv[n] = NULL;
     s->pid = child_spawn(argv);
@@ -633,7 +644,102 @@ static void test_sigterm_in_flight(sa_test *t) {
     SA_CHECK_EQ_INT(t, ok, NC);
 }
 
+/* POST body to path; the status, and the error's type in *type (or ""). */
+static int post_type(int port, const char *path, const char *json, char *type, size_t cap) {
+    sa_strbuf b = {0};
+    int st = post(port, path, json, &b);
+    json_t *v = json_loads(sa_strbuf_cstr(&b), 0, NULL);
+    snprintf(type, cap, "%s", json_string_value(json_object_get(json_object_get(v, "error"), "type")) ?: "");
+    json_decref(v);
+    sa_strbuf_free(&b);
+    return st;
+}
+
+static json_t *models_list(sa_test *t, int port) {
+    sa_strbuf b = {0};
+    SA_CHECK_EQ_INT(t, http_call(port, "GET", "/v1/models", NULL, NULL, 0, &b), 200);
+    json_t *v = parse(t, &b);
+    sa_strbuf_free(&b);
+    return v;
+}
+
+/* The text of a greedy completion by the named model ("" on failure). */
+static void greedy_text(int port, const char *model, char *out, size_t cap) {
+    char req[512];
+    snprintf(req, sizeof req, "{\"model\":\"%s\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"temperature\":0}", model);
+    sa_strbuf b = {0};
+    out[0] = 0;
+    if (post(port, "/v1/completions", req, &b) == 200) {
+        json_t *v = json_loads(sa_strbuf_cstr(&b), 0, NULL);
+        const char *x = json_string_value(json_object_get(json_array_get(json_object_get(v, "choices"), 0), "text"));
+        snprintf(out, cap, "%s", x ? x : "");
+        json_decref(v);
+    }
+    sa_strbuf_free(&b);
+}
+
+/* Models loaded and unloaded at run time (vLLM's endpoint names). */
+static void test_models_at_run_time(sa_test *t) {
+    char type[64], a[512], b[512];
+    server s;
+    /* off by default: loading is refused, any model name means the base */
+    if (!serve_start(t, &s, 0, NULL, "mr0.port")) return;
+    SA_CHECK_EQ_INT(t, post_type(s.port, "/v1/load_lora_adapter", "{\"lora_name\":\"a\",\"lora_path\":\"x\"}", type, sizeof type), 404);
+    greedy_text(s.port, "anything", a, sizeof a);
+    SA_CHECK(t, a[0] != 0);
+    SA_CHECK_EQ_INT(t, serve_stop(&s, SIGTERM), 0);
+
+    const char *model = sa_test_data(t, M260);
+    if (!model) return;
+    char root[1024];
+    snprintf(root, sizeof root, "%s", model);
+    *strrchr(root, '/') = 0; /* the model's folder: stories260K.bin and tok512.bin */
+    if (!serve_start_root(t, &s, 0, NULL, "mr1.port", root)) return;
+    json_t *l = models_list(t, s.port);
+    SA_CHECK_EQ_INT(t, json_array_size(json_object_get(l, "data")), 1);
+    char base[1024];
+    snprintf(base, sizeof base, "%s", json_string_value(json_object_get(json_array_get(json_object_get(l, "data"), 0), "id")) ?: "");
+    json_decref(l);
+    const char *load = "/v1/load_lora_adapter", *unload = "/v1/unload_lora_adapter";
+    SA_CHECK_EQ_INT(t, post_type(s.port, load, "{\"lora_name\":\"a\",\"lora_path\":\"stories260K.bin\"}", type, sizeof type), 200);
+    SA_CHECK_EQ_INT(t, post_type(s.port, load, "{\"lora_name\":\"a\",\"lora_path\":\"stories260K.bin\"}", type, sizeof type), 200);
+    SA_CHECK_EQ_INT(t, post_type(s.port, load, "{\"lora_name\":\"a\",\"lora_path\":\"tok512.bin\"}", type, sizeof type), 400);
+    SA_CHECK_EQ_INT(t, post_type(s.port, load, "{\"lora_name\":\"b\",\"lora_path\":\"../..\"}", type, sizeof type), 403);
+    SA_CHECK_EQ_INT(t, post_type(s.port, load, "{\"lora_name\":\"b\",\"lora_path\":\"/\"}", type, sizeof type), 403);
+    SA_CHECK_EQ_INT(t, post_type(s.port, load, "{\"lora_name\":\"b\",\"lora_path\":\"nope\"}", type, sizeof type), 404);
+    SA_CHECK_EQ_INT(t, post_type(s.port, load, "{\"lora_name\":\"b\",\"lora_path\":\"tok512.bin\"}", type, sizeof type), 400);
+    SA_CHECK_EQ_INT(t, post_type(s.port, load, "{\"lora_path\":\"stories260K.bin\"}", type, sizeof type), 400);
+    SA_CHECK_EQ_INT(t, post_type(s.port, load, "{\"lora_name\":\"b\\n\",\"lora_path\":\"stories260K.bin\"}", type, sizeof type), 400);
+    SA_CHECK_EQ_INT(t, post_type(s.port, load, "[1]", type, sizeof type), 400);
+    SA_CHECK_EQ_INT(t, post_type(s.port, load, "{\"lora_name\":", type, sizeof type), 400);
+    l = models_list(t, s.port);
+    json_t *d = json_object_get(l, "data");
+    SA_CHECK_EQ_INT(t, json_array_size(d), 2);
+    SA_CHECK_STR(t, json_string_value(json_object_get(json_array_get(d, 1), "id")), "a");
+    SA_CHECK_STR(t, json_string_value(json_object_get(json_array_get(d, 1), "parent")), base);
+    json_decref(l);
+    /* the loaded model answers (same weights as the base here: same text), an unknown one is a 404 */
+    greedy_text(s.port, "a", a, sizeof a);
+    greedy_text(s.port, base, b, sizeof b);
+    SA_CHECK(t, a[0] != 0);
+    SA_CHECK_STR(t, a, b);
+    SA_CHECK_EQ_INT(t, post_type(s.port, "/v1/completions", "{\"model\":\"zzz\",\"prompt\":\"x\"}", type, sizeof type), 404);
+    SA_CHECK_STR(t, type, "model_not_found");
+    /* unloading */
+    char req[1200];
+    snprintf(req, sizeof req, "{\"lora_name\":\"%s\"}", base);
+    SA_CHECK_EQ_INT(t, post_type(s.port, unload, req, type, sizeof type), 400);
+    SA_CHECK_EQ_INT(t, post_type(s.port, unload, "{\"lora_name\":\"a\"}", type, sizeof type), 200);
+    SA_CHECK_EQ_INT(t, post_type(s.port, unload, "{\"lora_name\":\"a\"}", type, sizeof type), 404);
+    SA_CHECK_EQ_INT(t, post_type(s.port, "/v1/completions", "{\"model\":\"a\",\"prompt\":\"x\"}", type, sizeof type), 404);
+    l = models_list(t, s.port);
+    SA_CHECK_EQ_INT(t, json_array_size(json_object_get(l, "data")), 1);
+    json_decref(l);
+    SA_CHECK_EQ_INT(t, serve_stop(&s, SIGTERM), 0);
+}
+
 static const sa_test_def k_tests[] = {
+    {"models_at_run_time", test_models_at_run_time},
     {"endpoints", test_endpoints},   {"key", test_key},           {"echo_logprobs", test_echo_logprobs},
     {"stages_http", test_stages_http}, {"restart_mid_stage", test_restart_mid_stage}, {"malformed", test_malformed},
     {"load_64", test_load_64},       {"sigterm_in_flight", test_sigterm_in_flight},

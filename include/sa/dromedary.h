@@ -47,6 +47,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "sa/engine_http.h"
 #include "sa/status.h"
 #include "sa/trainer.h"
 
@@ -85,6 +86,12 @@ typedef struct sa_dromedary_opts {
     int threads;
     bool prefix_cache;          /* default true */
     FILE *log;
+    /* NULL: generation and scoring run in this process; else every stage
+     * that generates or scores does it on this OpenAI-compatible server:
+     * the base stages on its own model, the others on RUN/<stage>/model,
+     * loaded by name at run time (selfalign serve --models-root; see
+     * engine_http.h, docs/scale.md). Training stays local. Borrowed. */
+    const sa_engine_http_opts *http;
     bool quiet;
 } sa_dromedary_opts;
 

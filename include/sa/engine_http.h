@@ -39,6 +39,10 @@
  * a stage can fail at start; score() on a server without prompt log-probs
  * fails with SA_ERR_UNSUPPORTED and a message saying so.
  *
+ * Models by name: with `model` set the probe requires /v1/models to list
+ * it, or loads it (load_model_dir / load_adapter_dir below), so a stage
+ * fails at start when the server cannot answer for that model.
+ *
  * Secrets: the key is read from the environment variable named by
  * api_key_env and sent as "Authorization: Bearer ..."; it never appears in
  * logs or error messages.
@@ -82,6 +86,15 @@ typedef struct sa_engine_http_opts {
     double backoff_s;         /* first retry delay (doubled each time, full jitter) */
     double backoff_max_s;     /* cap of one delay */
     bool probe;               /* check the server at creation (default true) */
+    /* A model the server may not have yet (with model set): when /v1/models
+     * does not list `model`, the engine asks the server to load it
+     * (POST /v1/load_lora_adapter {lora_name: model, lora_path}) and to
+     * unload it when the engine is freed. selfalign serve (--models-root)
+     * gets load_model_dir (any model directory); other servers (vLLM with
+     * VLLM_ALLOW_RUNTIME_LORA_UPDATING) get load_adapter_dir, a PEFT adapter
+     * of the served base. Absolute paths, as the server sees them. */
+    const char *load_model_dir;
+    const char *load_adapter_dir;
     FILE *log;                /* retry notices (never the key) or NULL */
 } sa_engine_http_opts;
 
@@ -95,7 +108,8 @@ typedef struct sa_engine_http_caps {
     bool selfalign;       /* the server is selfalign serve (exact ids, seeds, candidates) */
     bool prompt_logprobs; /* echo returns prompt log-probs: score() works */
     bool next_token;      /* candidate probabilities are available (exact or top_logprobs) */
-    char model[128];      /* the model name used in requests */
+    bool loaded;          /* this engine asked the server to load the model (it unloads it when freed) */
+    char model[512];      /* the model name used in requests */
 } sa_engine_http_caps;
 
 /* What the probe learned. SA_ERR_INVALID_ARG if e is not an HTTP engine. */

@@ -64,6 +64,7 @@
 #include "sa/corpus.h"
 #include "sa/curate.h"
 #include "sa/record.h"
+#include "sa/engine_http.h"
 #include "sa/status.h"
 #include "sa/trainer.h"
 
@@ -102,6 +103,12 @@ typedef struct sa_humpback_opts {
     bool prefix_cache;            /* share the rubric's KV prefix (default true) */
     sa_record_format export_format; /* also export selected records (SA_RECORD_FORMAT_AUTO = no) */
     FILE *log;                    /* progress and log lines (NULL = stderr) */
+    /* NULL: generation and scoring run in this process; else every stage
+     * that generates or scores does it on this OpenAI-compatible server:
+     * the base stages on its own model, the others on RUN/<stage>/model,
+     * loaded by name at run time (selfalign serve --models-root; see
+     * engine_http.h, docs/scale.md). Training stays local. Borrowed. */
+    const sa_engine_http_opts *http;
     bool quiet;                   /* no progress bars */
 } sa_humpback_opts;
 

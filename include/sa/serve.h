@@ -4,7 +4,7 @@
  * Purpose: let any OpenAI client (and our own HTTP engine, engine_http.h)
  * use a local model. Endpoints:
  *   GET  /health               200 {"status":"ok"} (no key needed)
- *   GET  /v1/models            the one model, owned_by "selfalign"
+ *   GET  /v1/models            the served models, owned_by "selfalign"
  *   POST /v1/completions       prompt: string, [string], token ids, [[ids]]
  *   POST /v1/chat/completions  messages rendered with the model's chat template
  * Fields: model (any string), prompt/messages, max_tokens (completions 16,
@@ -32,6 +32,24 @@
  *   choice   "token_ids" (generated ids), "sa_finish" (eos, stop, length,
  *            context, error: finer than finish_reason).
  *
+ * Models loaded at run time (models_root set; vLLM's API for LoRA adapters):
+ *   POST /v1/load_lora_adapter   {"lora_name": N, "lora_path": P} loads the
+ *            model directory P (relative to models_root, or absolute; after
+ *            resolving links it must lie inside models_root, else 403) under
+ *            the name N. Any model sa_model_load reads is accepted (a run's
+ *            RUN/<stage>/model, LoRA merged); its vocabulary must be the
+ *            base's, and the server's tokenizer and chat template are used.
+ *            Loading the same name from the same path again is a no-op 200;
+ *            from another path a 400.
+ *   POST /v1/unload_lora_adapter {"lora_name": N} frees it once the requests
+ *            using it are answered (the base cannot be unloaded).
+ *   /v1/models lists every loaded model (with "parent": the base). A request
+ *   whose "model" names a loaded model is served by it; the base serves
+ *   requests that name none. With models_root set an unknown name is a 404
+ *   (model_not_found); without it any name means the base, as single-model
+ *   servers behave. Each model has its own engine (load_engine settings);
+ *   one engine call batches requests for one model.
+ *
  * Scheduling: libmicrohttpd runs one thread per connection; handlers parse
  * and tokenize, then queue a job and wait for it. One scheduler thread owns
  * the engine: it waits up to gather_ms after the first queued job for
@@ -45,7 +63,8 @@
  *
  * Ownership: sa_serve_start borrows the engine, model and tokenizer (they
  * must outlive the server) and copies the options' strings (the API key
- * included; it is never logged). sa_serve_stop stops accepting
+ * included; it is never logged) and load_engine. Models loaded at run time
+ * are owned by the server. sa_serve_stop stops accepting
  * connections, answers every request already received and joins the
  * threads; sa_serve_free stops (if needed) and releases the server.
  *
@@ -90,6 +109,8 @@ typedef struct sa_serve_opts {
     int32_t n_threads;       /* kernel threads for scoring (match the engine's) */
     int32_t max_ctx;         /* context (<= 0: the model's) */
     FILE *log;               /* one line per request (method, path, status, ms) or NULL */
+    const char *models_root; /* NULL: one model; else models under this directory load at run time */
+    const sa_engine_local_opts *load_engine; /* engine settings of models loaded at run time (NULL: defaults) */
 } sa_serve_opts;
 
 /* 127.0.0.1, port 0, model "selfalign", no key, 1 MiB bodies, batches of

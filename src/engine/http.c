@@ -13,7 +13,8 @@
 sa_engine_http_opts sa_engine_http_defaults(void) {
     return (sa_engine_http_opts){.url = NULL, .api_key_env = NULL, .model = NULL, .tok = NULL, .concurrency = 8,
                                  .timeout_s = 300, .connect_timeout_s = 10, .max_retries = 10, .backoff_s = 0.25,
-                                 .backoff_max_s = 8, .probe = true, .log = NULL};
+                                 .backoff_max_s = 8, .probe = true, .log = NULL, .load_model_dir = NULL,
+                                 .load_adapter_dir = NULL};
 }
 
 #ifndef SA_HAVE_CURL
@@ -52,6 +53,9 @@ typedef struct http_engine {
     char *url;      /* base, without a trailing "/" or "/v1" */
     char *shown;    /* the URL for messages (user:password@ removed) */
     char *auth;     /* "Authorization: Bearer ..." or NULL: never printed */
+    char *load_dirs[2]; /* owned copies of load_model_dir, load_adapter_dir */
+    const char *load_dir; /* the one sent, when caps.loaded */
+    bool reload;        /* the server lost the model we loaded (restarted): load it again before retrying */
     sa_engine_http_caps caps;
     bool probed;
     CURLM *multi;
@@ -94,6 +98,11 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud) {
         return 0;
     }
     return sa_strbuf_append(&x->resp, p, n) ? 0 : n;
+}
+
+static size_t discard(char *p, size_t sz, size_t nm, void *ud) {
+    (void)p, (void)ud;
+    return sz * nm;
 }
 
 static sa_status start_xfer(http_engine *h, const char *path, xfer *x, size_t idx, sa_err *err) {
@@ -162,6 +171,41 @@ static bool retryable_curl(CURLcode c) {
            c != CURLE_WRITE_ERROR;
 }
 
+/* Load the model again (one blocking request) after the server answered
+ * 404 for it; on failure the retries go on and count against max_retries. */
+static void reload_model(http_engine *h) {
+    h->reload = false;
+    json_t *o = json_object();
+    json_object_set_new(o, "lora_name", json_string(h->caps.model));
+    json_object_set_new(o, "lora_path", json_string(h->load_dir));
+    char *body = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    sa_strbuf url = {0};
+    sa_strbuf_appendf(&url, "%s/v1/load_lora_adapter", h->url);
+    CURL *c = curl_easy_init();
+    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
+    if (hd && h->auth) hd = curl_slist_append(hd, h->auth);
+    long code = 0;
+    if (c && hd && body && url.buf) {
+        curl_easy_setopt(c, CURLOPT_URL, url.buf);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hd);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(h->o.timeout_s * 1000));
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(h->o.connect_timeout_s * 1000));
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    }
+    if (h->o.log)
+        fprintf(h->o.log, "http engine: %s no longer has %s: %s\n", h->shown, h->caps.model,
+                code == 200 ? "loaded it again" : "loading it again failed (will retry)");
+    curl_slist_free_all(hd);
+    if (c) curl_easy_cleanup(c);
+    sa_strbuf_free(&url);
+    free(body);
+}
+
 static sa_status run_xfers(http_engine *h, const char *path, xfer *xs, size_t n, xfer_done_fn fn, void *ctx,
                            sa_err *err) {
     size_t next_new = 0, done = 0;
@@ -173,6 +217,7 @@ static sa_status run_xfers(http_engine *h, const char *path, xfer *xs, size_t n,
             s = sa_signal_check(err);
             break;
         }
+        if (h->reload) reload_model(h);
         double now = mono_s();
         while (active < h->o.concurrency && !s) {
             size_t pick = n;
@@ -201,7 +246,9 @@ static sa_status run_xfers(http_engine *h, const char *path, xfer *xs, size_t n,
             curl_easy_getinfo(x->h, CURLINFO_RETRY_AFTER, &retry_after);
             end_xfer(h, x);
             active--;
-            bool transient = (rc != CURLE_OK && retryable_curl(rc)) || code == 429 || code == 408 || code >= 500;
+            bool lost = code == 404 && h->caps.loaded && strcmp(path, "/v1/completions") == 0;
+            if (lost) h->reload = true; /* a restarted server forgot the model: load it again, then retry */
+            bool transient = (rc != CURLE_OK && retryable_curl(rc)) || code == 429 || code == 408 || code >= 500 || lost;
             if (rc != CURLE_OK && !transient) {
                 s = sa_err_set(err, SA_ERR_IO, "http engine: %s %s%s: %s", method, h->shown, path,
                                x->overflow ? "response larger than 64 MiB" : curl_easy_strerror(rc));
@@ -733,6 +780,52 @@ static sa_status on_probe_done(void *p, size_t k, long code, const sa_strbuf *b,
     return SA_OK;
 }
 
+/* POST {lora_name: the model, [lora_path]} to path; the status code and body in c. */
+static sa_status post_model(http_engine *h, const char *path, const char *dir, probe_ctx *c, sa_err *err) {
+    json_t *o = json_object();
+    json_object_set_new(o, "lora_name", json_string(h->caps.model));
+    if (dir) json_object_set_new(o, "lora_path", json_string(dir));
+    xfer x = {0};
+    x.body = dump(o);
+    sa_status s = x.body ? run_xfers(h, path, &x, 1, on_probe_done, c, err) : sa_err_set(err, SA_ERR_NOMEM, "http engine: out of memory");
+    free(x.body);
+    return s;
+}
+
+/* The server does not list the model: load it, if we were told from where. */
+static sa_status load_model(http_engine *h, bool server_ours, sa_err *err) {
+    const char *dir = server_ours ? h->o.load_model_dir : h->o.load_adapter_dir;
+    if (!h->o.load_model_dir && !h->o.load_adapter_dir)
+        return sa_err_set(err, SA_ERR_NOT_FOUND, "http engine: %s/v1/models does not list the model '%s'", h->shown,
+                          h->caps.model);
+    if (!dir)
+        return sa_err_set(err, SA_ERR_UNSUPPORTED,
+                          "http engine: %s does not list the model '%s' and, not being selfalign serve, can load "
+                          "only a LoRA adapter at run time: this one was fully fine-tuned (train it with LoRA, or "
+                          "serve %s yourself under that name)",
+                          h->shown, h->caps.model, h->o.load_model_dir);
+    probe_ctx c = {h, 0, {0}};
+    sa_status s = post_model(h, "/v1/load_lora_adapter", dir, &c, err);
+    if (!s && c.code != 200) {
+        char msg[400];
+        server_message(&c.body, msg, sizeof msg);
+        s = sa_err_set(err, c.code == 404 && !server_ours ? SA_ERR_UNSUPPORTED : SA_ERR_IO,
+                       "http engine: %s cannot load the model '%s' from %s (HTTP %ld: %s)%s", h->shown, h->caps.model,
+                       dir, c.code, msg,
+                       c.code == 404 ? server_ours ? ": start selfalign serve with --models-root over the run directory"
+                                                   : ": start vLLM with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True and --enable-lora"
+                                     : "");
+    }
+    if (!s) {
+        h->caps.loaded = true;
+        h->load_dir = dir;
+        h->caps.selfalign = server_ours;
+        if (h->o.log) fprintf(h->o.log, "http engine: %s loaded %s\n", h->shown, h->caps.model);
+    }
+    sa_strbuf_free(&c.body);
+    return s;
+}
+
 static sa_status probe(http_engine *h, sa_err *err) {
     probe_ctx c = {h, 0, {0}};
     xfer x = {0};
@@ -750,6 +843,7 @@ static sa_status probe(http_engine *h, sa_err *err) {
         sa_err_prefix(err, "http engine: GET %s/v1/models: ", h->shown);
         s = SA_ERR_FORMAT;
     }
+    bool listed = false, server_ours = false;
     if (!s) {
         json_t *data = json_object_get(doc, "data"), *m;
         size_t i;
@@ -759,14 +853,20 @@ static sa_status probe(http_engine *h, sa_err *err) {
             const char *own = json_string_value(json_object_get(m, "owned_by"));
             if (!id) continue;
             if (!first) first = id;
-            if ((!h->o.model || strcmp(h->o.model, id) == 0) && own && strcmp(own, "selfalign") == 0) h->caps.selfalign = true;
+            bool ours = own && strcmp(own, "selfalign") == 0;
+            server_ours |= ours;
+            if (!h->o.model || strcmp(h->o.model, id) == 0) {
+                listed = true;
+                h->caps.selfalign |= ours;
+            }
         }
         if (!h->o.model && !first)
             s = sa_err_set(err, SA_ERR_NOT_FOUND, "http engine: %s/v1/models lists no model", h->shown);
-        else snprintf(h->caps.model, sizeof h->caps.model, "%s", h->o.model ? h->o.model : first);
+        else if (!h->o.model) snprintf(h->caps.model, sizeof h->caps.model, "%s", first); /* o.model is caps.model */
     }
     json_decref(doc);
     doc = NULL;
+    if (!s && !listed) s = load_model(h, server_ours, err);
     /* can it score? one tiny echo request */
     if (!s) {
         json_t *o = base_body(h);
@@ -816,9 +916,18 @@ static void http_stats(const sa_engine *e, sa_engine_stats *out) { *out = ((cons
 
 static void http_free(sa_engine *e) {
     http_engine *h = (http_engine *)e;
+    if (h->caps.loaded && h->multi) { /* best effort: a server that is gone has nothing to free */
+        probe_ctx c = {h, 0, {0}};
+        sa_err ignored = {0};
+        h->o.max_retries = 1;
+        post_model(h, "/v1/unload_lora_adapter", NULL, &c, &ignored);
+        sa_strbuf_free(&c.body);
+    }
     if (h->multi) curl_multi_cleanup(h->multi);
     if (h->auth) memset(h->auth, 0, strlen(h->auth));
     free(h->auth);
+    free(h->load_dirs[0]);
+    free(h->load_dirs[1]);
     free(h->url);
     free(h->shown);
     free(h);
@@ -849,7 +958,7 @@ sa_status sa_engine_http_new(sa_engine **out, const sa_engine_http_opts *opts, s
     if (!h) return sa_err_set(err, SA_ERR_NOMEM, "http engine: out of memory");
     h->base.ops = &k_http_ops;
     h->o = o;
-    h->o.url = h->o.model = h->o.api_key_env = NULL; /* copies below */
+    h->o.url = h->o.model = h->o.api_key_env = h->o.load_model_dir = h->o.load_adapter_dir = NULL; /* copies below */
     size_t ul = strlen(o.url);
     while (ul && o.url[ul - 1] == '/') ul--;
     if (ul >= 3 && strncmp(o.url + ul - 3, "/v1", 3) == 0) ul -= 3;
@@ -874,8 +983,13 @@ sa_status sa_engine_http_new(sa_engine **out, const sa_engine_http_opts *opts, s
     if (!h->url || !h->shown || !h->multi || (key && !h->auth)) s = sa_err_set(err, SA_ERR_NOMEM, "http engine: out of memory");
     if (!s) curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)o.concurrency + 4);
     if (!s && o.model) {
+        if (strlen(o.model) >= sizeof h->caps.model) s = sa_err_set(err, SA_ERR_INVALID_ARG, "http engine: model name too long");
         h->o.model = h->caps.model;
     }
+    if (!s && o.load_model_dir && !(h->o.load_model_dir = h->load_dirs[0] = sa_strdup(o.load_model_dir)))
+        s = sa_err_set(err, SA_ERR_NOMEM, "http engine: out of memory");
+    if (!s && o.load_adapter_dir && !(h->o.load_adapter_dir = h->load_dirs[1] = sa_strdup(o.load_adapter_dir)))
+        s = sa_err_set(err, SA_ERR_NOMEM, "http engine: out of memory");
     if (!s && o.probe) s = probe(h, err);
     if (s) {
         http_free(&h->base);

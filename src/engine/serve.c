@@ -48,13 +48,31 @@ void sa_serve_free(sa_server *s) { free(s); }
 
 #include "sa/json.h"
 
-struct sa_server {
-    sa_engine *e;
+/* One model the server answers for: the base (borrowed) or one loaded at
+ * run time through /v1/load_lora_adapter (owned). Jobs hold a reference;
+ * an unloaded model is freed when the last reference goes. */
+typedef struct serve_model {
+    char *name, *path;      /* path: the resolved directory (NULL for the base) */
+    sa_model *owned;        /* NULL for the base */
     const sa_model *m;
+    sa_engine *e;
+    bool owns_e, dead;
+    int32_t refs;
+    serve_ctx ctx;          /* parsing context: the server's tokenizer, this model's vocab and context */
+    sa_model_state st;      /* scoring state, used only by the scheduler thread */
+    sa_kv_cache kv;
+    struct serve_model *next;
+} serve_model;
+
+struct sa_server {
+    serve_model *models;    /* the base first, then loaded ones (guarded by mu) */
+    const sa_tokenizer *tok;
+    sa_engine_local_opts load_eo;
+    char *models_root;      /* resolved; NULL: run-time loading is off */
+    pthread_mutex_t load_mu; /* one load at a time */
     sa_chat_template tmpl;
-    serve_ctx ctx;
     sa_serve_opts o;
-    char *host, *model_name, *api_key;
+    char *host, *api_key;
     struct MHD_Daemon *d;
     int port;
     pthread_t sched;
@@ -68,12 +86,63 @@ struct sa_server {
     int32_t in_flight;
     uint64_t serial;
     sa_serve_stats stats;
-    /* scoring state, used only by the scheduler thread */
+    /* scoring, used only by the scheduler thread */
     sa_kernels k;
-    sa_model_state st;
-    sa_kv_cache kv;
     sa_batch_row *rows;
+    serve_job **batch;      /* [max_batch] */
 };
+
+static void model_free(serve_model *sm) {
+    if (!sm) return;
+    if (sm->owns_e) sa_engine_free(sm->e);
+    sa_model_free(sm->owned);
+    sa_model_state_free(&sm->st);
+    sa_kv_cache_free(&sm->kv);
+    free(sm->name);
+    free(sm->path);
+    free(sm);
+}
+
+/* A model entry over m (its scoring state for contexts up to max_ctx). */
+static sa_status model_new(serve_model **out, const char *name, const sa_model *m, const sa_tokenizer *tok,
+                           const sa_chat_template *tmpl, int32_t max_ctx, sa_err *err) {
+    serve_model *sm = sa_calloc(1, sizeof *sm);
+    if (!sm || !(sm->name = sa_strdup(name))) {
+        free(sm);
+        return sa_err_set(err, SA_ERR_NOMEM, "serve: out of memory");
+    }
+    sm->m = m;
+    int32_t ctx = max_ctx > 0 && max_ctx < m->cfg.max_seq_len ? max_ctx : m->cfg.max_seq_len;
+    sm->ctx = (serve_ctx){tok, tmpl, m->cfg.vocab_size, ctx, sm->name};
+    sa_status st = sa_model_state_init(&sm->st, &m->cfg, SA_ENGINE_SCORE_BLOCK, ctx, err);
+    if (!st) st = sa_kv_cache_init(&sm->kv, &m->cfg, ctx, err);
+    if (st) {
+        model_free(sm);
+        return st;
+    }
+    *out = sm;
+    return SA_OK;
+}
+
+/* Drop a reference (mu held); returns the model when it is now to be freed
+ * (by the caller, after unlocking). */
+static serve_model *model_unref_locked(serve_model *sm) {
+    return --sm->refs == 0 && sm->dead ? sm : NULL;
+}
+
+static void model_unref(sa_server *s, serve_model *sm) {
+    pthread_mutex_lock(&s->mu);
+    serve_model *f = model_unref_locked(sm);
+    pthread_mutex_unlock(&s->mu);
+    model_free(f);
+}
+
+/* The live model called name (mu held); NULL if none. */
+static serve_model *model_find_locked(sa_server *s, const char *name) {
+    for (serve_model *m = s->models; m; m = m->next)
+        if (!m->dead && strcmp(m->name, name) == 0) return m;
+    return NULL;
+}
 
 /* ---- scoring ------------------------------------------------------------------------ */
 
@@ -92,20 +161,20 @@ static double log_softmax_at(const float *lg, int32_t V, int32_t t, double *lse_
  * (as the local engine scores), with logits from row first_wanted on, and
  * fill the job's log-probs (token i >= first_wanted + 1), top alternatives
  * and candidate log-probs (after the last row). */
-static sa_status score_job(sa_server *s, serve_job *j, const int32_t *ids, int32_t n, int32_t first_wanted,
-                           sa_err *err) {
-    const int32_t V = s->m->cfg.vocab_size, B = SA_ENGINE_SCORE_BLOCK;
-    if (n > s->kv.max_ctx) return sa_err_set(err, SA_ERR_RANGE, "%d tokens do not fit the context of %d", n, s->kv.max_ctx);
+static sa_status score_job(sa_server *s, serve_model *sm, serve_job *j, const int32_t *ids, int32_t n,
+                           int32_t first_wanted, sa_err *err) {
+    const int32_t V = sm->m->cfg.vocab_size, B = SA_ENGINE_SCORE_BLOCK;
+    if (n > sm->kv.max_ctx) return sa_err_set(err, SA_ERR_RANGE, "%d tokens do not fit the context of %d", n, sm->kv.max_ctx);
     const int32_t K = j->logprobs > 0 ? j->logprobs : 0;
     for (int32_t i0 = 0; i0 < n; i0 += B) {
         int32_t cnt = n - i0 < B ? n - i0 : B;
-        for (int32_t r = 0; r < cnt; r++) s->rows[r] = (sa_batch_row){ids[i0 + r], i0 + r, &s->kv, i0 + r >= first_wanted};
-        sa_status st = sa_model_forward(s->m, &s->st, &s->k, s->rows, cnt, err);
+        for (int32_t r = 0; r < cnt; r++) s->rows[r] = (sa_batch_row){ids[i0 + r], i0 + r, &sm->kv, i0 + r >= first_wanted};
+        sa_status st = sa_model_forward(sm->m, &sm->st, &s->k, s->rows, cnt, err);
         if (st) return st;
         for (int32_t r = 0; r < cnt; r++) {
             int32_t i = i0 + r;
             if (i < first_wanted) continue;
-            const float *lg = s->st.logits + (int64_t)r * V;
+            const float *lg = sm->st.logits + (int64_t)r * V;
             if (i + 1 < n && j->lp) {
                 double lse;
                 float mx;
@@ -133,7 +202,7 @@ static sa_status score_job(sa_server *s, serve_job *j, const int32_t *ids, int32
 
 /* Log-probs the job asked for: echo (prompt tokens from lp_from), the
  * generated tokens (logprobs), candidates after the prompt. */
-static sa_status job_scores(sa_server *s, serve_job *j, sa_err *err) {
+static sa_status job_scores(sa_server *s, serve_model *sm, serve_job *j, sa_err *err) {
     bool want_gen = j->logprobs >= 0 && j->out.n > 0, want_echo = j->echo && j->logprobs >= 0, want_c = j->cands.n > 0;
     if (!want_gen && !want_echo && !want_c) return SA_OK;
     size_t np = j->prompt.n, n = np + (want_gen || want_echo ? j->out.n : 0);
@@ -156,7 +225,7 @@ static sa_status job_scores(sa_server *s, serve_job *j, sa_err *err) {
     if (want_gen) first = (int32_t)np - 1;
     if (want_echo) first = j->lp_from - 1 < first ? j->lp_from - 1 : first;
     if (first < 0) first = 0;
-    sa_status st = score_job(s, j, ids, (int32_t)n, first, err);
+    sa_status st = score_job(s, sm, j, ids, (int32_t)n, first, err);
     free(ids);
     return st;
 }
@@ -192,7 +261,7 @@ static sa_status on_gen(void *ctx, const sa_gen_result *r) {
     return SA_OK;
 }
 
-static void run_batch(sa_server *s, serve_job **jobs, size_t n) {
+static void run_batch(sa_server *s, serve_model *sm, serve_job **jobs, size_t n) {
     sa_gen_request *reqs = sa_calloc(n, sizeof *reqs);
     bool *answered = sa_calloc(n, sizeof *answered);
     if (!answered) {
@@ -223,7 +292,7 @@ static void run_batch(sa_server *s, serve_job **jobs, size_t n) {
     sa_err err = {0};
     batch_cb b = {s, jobs, answered};
     sa_status st = reqs ? SA_OK : SA_ERR_NOMEM;
-    if (reqs && nr) st = sa_engine_generate(s->e, reqs, nr, on_gen, &b, &err);
+    if (reqs && nr) st = sa_engine_generate(sm->e, reqs, nr, on_gen, &b, &err);
     free(reqs);
     pthread_mutex_lock(&s->mu);
     s->stats.engine_calls += nr > 0;
@@ -236,7 +305,7 @@ static void run_batch(sa_server *s, serve_job **jobs, size_t n) {
             j->error = sa_strdup(err.msg[0] ? err.msg : "engine failure");
         } else if (j->finish != SA_FINISH_ERROR) {
             sa_err e2 = {0};
-            if (job_scores(s, j, &e2)) {
+            if (job_scores(s, sm, j, &e2)) {
                 j->finish = SA_FINISH_ERROR;
                 free(j->error);
                 j->error = sa_strdup(e2.msg);
@@ -256,7 +325,7 @@ static double now_s(void) {
 static void *scheduler_main(void *p) {
     sa_server *s = p;
     size_t cap = (size_t)s->o.max_batch;
-    serve_job **batch = sa_calloc(cap, sizeof *batch);
+    serve_job **batch = s->batch;
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!s->head && !s->quit) pthread_cond_wait(&s->cv, &s->mu);
@@ -273,20 +342,30 @@ static void *scheduler_main(void *p) {
             if (q >= cap || s->quit) break;
             if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT) break;
         }
+        /* one engine call serves one model: take the head's model's jobs, in order */
         size_t n = 0;
-        while (s->head && n < cap && batch) {
-            batch[n++] = s->head;
-            s->head = s->head->next;
+        serve_model *sm = s->head->model;
+        serve_job **link = &s->head, *last = NULL;
+        while (*link && n < cap && batch) {
+            serve_job *j = *link;
+            if (j->model == sm) {
+                batch[n++] = j;
+                *link = j->next;
+            } else {
+                last = j;
+                link = &j->next;
+            }
         }
-        if (!s->head) s->tail = NULL;
+        s->tail = NULL;
+        for (serve_job *j = last ? last : s->head; j; j = j->next) s->tail = j;
         s->stats.jobs += n;
+        sm->refs++; /* the engine call outlives the jobs answered early */
         pthread_mutex_unlock(&s->mu);
-        if (!batch) break;
-        run_batch(s, batch, n);
+        run_batch(s, sm, batch, n);
+        model_unref(s, sm);
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
-    free(batch);
     return NULL;
 }
 
@@ -362,52 +441,83 @@ static bool key_ok(const sa_server *s, struct MHD_Connection *c) {
     return diff == 0;
 }
 
-static json_t *models_json(const sa_server *s) {
-    json_t *m = json_object();
-    json_object_set_new(m, "id", json_string(s->model_name));
-    json_object_set_new(m, "object", json_string("model"));
-    json_object_set_new(m, "created", json_integer(0));
-    json_object_set_new(m, "owned_by", json_string("selfalign"));
-    json_object_set_new(m, "max_model_len", json_integer(s->ctx.max_ctx));
+static json_t *models_json(sa_server *s) {
     json_t *d = json_array();
-    json_array_append_new(d, m);
+    pthread_mutex_lock(&s->mu);
+    for (const serve_model *sm = s->models; sm; sm = sm->next) {
+        if (sm->dead) continue;
+        json_t *m = json_object();
+        json_object_set_new(m, "id", json_string(sm->name));
+        json_object_set_new(m, "object", json_string("model"));
+        json_object_set_new(m, "created", json_integer(0));
+        json_object_set_new(m, "owned_by", json_string("selfalign"));
+        json_object_set_new(m, "max_model_len", json_integer(sm->ctx.max_ctx));
+        if (sm != s->models) json_object_set_new(m, "parent", json_string(s->models->name));
+        json_array_append_new(d, m);
+    }
+    pthread_mutex_unlock(&s->mu);
     json_t *o = json_object();
     json_object_set_new(o, "object", json_string("list"));
     json_object_set_new(o, "data", d);
     return o;
 }
 
-static enum MHD_Result handle_completion(sa_server *s, struct MHD_Connection *c, conn *cn, bool chat,
-                                         const char *method, const char *url) {
-    serve_err e = {0};
+/* Parse the body as a JSON object (415/413/400 into e otherwise). */
+static json_t *parse_body(sa_server *s, struct MHD_Connection *c, const conn *cn, serve_err *e) {
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     if (ct && strncasecmp(ct, "application/json", 16) != 0) {
-        serve_err_set(&e, 415, NULL, "Content-Type must be application/json");
-        return reply_err(s, c, &e, method, url, cn->t0);
+        serve_err_set(e, 415, NULL, "Content-Type must be application/json");
+        return NULL;
     }
     if (cn->too_big) {
-        serve_err_set(&e, 413, NULL, "the request body is larger than %zu bytes", s->o.max_body);
-        return reply_err(s, c, &e, method, url, cn->t0);
+        serve_err_set(e, 413, NULL, "the request body is larger than %zu bytes", s->o.max_body);
+        return NULL;
     }
     json_t *body = NULL;
     sa_err je = {0};
     if (sa_json_parse(cn->body.buf ? cn->body.buf : "", cn->body.len, "body", &body, &je)) {
-        serve_err_set(&e, 400, NULL, "invalid JSON: %s", je.msg);
-        return reply_err(s, c, &e, method, url, cn->t0);
+        serve_err_set(e, 400, NULL, "invalid JSON: %s", je.msg);
+        return NULL;
     }
-    serve_job *j = sa_calloc(1, sizeof *j);
-    if (!j) {
-        json_decref(body);
-        serve_err_set(&e, 500, NULL, "out of memory");
-        return reply_err(s, c, &e, method, url, cn->t0);
+    return body;
+}
+
+/* The model a request names, with a reference taken: the base when it
+ * names none or (run-time loading off) one the server does not know, as
+ * OpenAI-style single-model servers do; NULL (404 in e) when loading is on
+ * and no live model has that name. */
+static serve_model *model_for(sa_server *s, const json_t *body, serve_err *e) {
+    const json_t *mv = json_is_object(body) ? json_object_get(body, "model") : NULL;
+    const char *name = json_is_string(mv) ? json_string_value(mv) : NULL;
+    pthread_mutex_lock(&s->mu);
+    serve_model *sm = name ? model_find_locked(s, name) : NULL;
+    if (!sm && (!name || !s->models_root)) sm = s->models;
+    if (sm) sm->refs++;
+    pthread_mutex_unlock(&s->mu);
+    if (!sm) {
+        serve_err_set(e, 404, "model", "the model '%.200s' does not exist (load it with POST /v1/load_lora_adapter)", name);
+        e->type = "model_not_found";
     }
-    bool ok = serve_api_parse(&s->ctx, body, chat, j, &e);
+    return sm;
+}
+
+static enum MHD_Result handle_completion(sa_server *s, struct MHD_Connection *c, conn *cn, bool chat,
+                                         const char *method, const char *url) {
+    serve_err e = {0};
+    json_t *body = parse_body(s, c, cn, &e);
+    if (!body) return reply_err(s, c, &e, method, url, cn->t0);
+    serve_model *sm = model_for(s, body, &e);
+    serve_job *j = sm ? sa_calloc(1, sizeof *j) : NULL;
+    if (sm && !j) serve_err_set(&e, 500, NULL, "out of memory");
+    bool ok = j && serve_api_parse(&sm->ctx, body, chat, j, &e);
     json_decref(body);
     if (!ok) {
-        serve_job_clear(j);
+        if (j) serve_job_clear(j);
         free(j);
+        if (sm) model_unref(s, sm);
         return reply_err(s, c, &e, method, url, cn->t0);
     }
+    j->model = sm;
     submit_and_wait(s, j);
     enum MHD_Result r;
     if (j->finish == SA_FINISH_ERROR) {
@@ -417,10 +527,131 @@ static enum MHD_Result handle_completion(sa_server *s, struct MHD_Connection *c,
         pthread_mutex_lock(&s->mu);
         uint64_t serial = ++s->serial;
         pthread_mutex_unlock(&s->mu);
-        r = reply(s, c, 200, serve_api_response(&s->ctx, j, serial), method, url, cn->t0);
+        r = reply(s, c, 200, serve_api_response(&sm->ctx, j, serial), method, url, cn->t0);
     }
     serve_job_clear(j);
     free(j);
+    model_unref(s, sm);
+    return r;
+}
+
+/* ---- run-time models (vLLM's /v1/load_lora_adapter, /v1/unload_lora_adapter) ------------- */
+
+static json_t *ok_json(const char *msg, const char *name) {
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string("ok"));
+    json_object_set_new(o, "message", json_string(msg));
+    json_object_set_new(o, "lora_name", json_string(name));
+    return o;
+}
+
+/* A name clients can send back verbatim: 1..255 printable ASCII bytes. */
+static bool name_ok(const char *n) {
+    size_t l = strlen(n);
+    if (l == 0 || l > 255) return false;
+    for (size_t i = 0; i < l; i++)
+        if ((unsigned char)n[i] < 0x20 || (unsigned char)n[i] > 0x7e) return false;
+    return true;
+}
+
+static enum MHD_Result handle_load(sa_server *s, struct MHD_Connection *c, conn *cn, bool load, const char *method,
+                                   const char *url) {
+    serve_err e = {0};
+    if (!s->models_root) {
+        serve_err_set(&e, 404, NULL, "loading models at run time is off (start the server with --models-root DIR)");
+        return reply_err(s, c, &e, method, url, cn->t0);
+    }
+    json_t *body = parse_body(s, c, cn, &e);
+    if (!body) return reply_err(s, c, &e, method, url, cn->t0);
+    const json_t *nv = json_is_object(body) ? json_object_get(body, "lora_name") : NULL;
+    const json_t *pv = json_is_object(body) ? json_object_get(body, "lora_path") : NULL;
+    const char *name = json_string_value(nv), *path = json_string_value(pv);
+    if (!json_is_object(body)) serve_err_set(&e, 400, NULL, "the request body must be a JSON object");
+    else if (!name || !name_ok(name)) serve_err_set(&e, 400, "lora_name", "'lora_name' must be a string of 1 to 255 printable ASCII characters");
+    else if (load && (!path || !*path || strlen(path) >= 4096)) serve_err_set(&e, 400, "lora_path", "'lora_path' must be a non-empty path");
+    if (e.status) {
+        json_decref(body);
+        return reply_err(s, c, &e, method, url, cn->t0);
+    }
+    enum MHD_Result r;
+    if (!load) {
+        pthread_mutex_lock(&s->mu);
+        serve_model *sm = model_find_locked(s, name), *f = NULL;
+        if (sm && sm != s->models) {
+            sm->dead = true; /* new requests no longer find it; the last reference frees it */
+            for (serve_model **l = &s->models; *l; l = &(*l)->next)
+                if (*l == sm) {
+                    *l = sm->next;
+                    break;
+                }
+            sm->refs++;
+            f = model_unref_locked(sm);
+        }
+        pthread_mutex_unlock(&s->mu);
+        model_free(f);
+        if (!sm) serve_err_set(&e, 404, "lora_name", "no model named '%.200s' is loaded", name);
+        else if (sm == s->models) serve_err_set(&e, 400, "lora_name", "the base model cannot be unloaded");
+        r = e.status ? reply_err(s, c, &e, method, url, cn->t0) : reply(s, c, 200, ok_json("unloaded", name), method, url, cn->t0);
+        json_decref(body);
+        return r;
+    }
+    /* resolve the path inside the root */
+    sa_strbuf p = {0};
+    if (path[0] == '/') sa_strbuf_puts(&p, path);
+    else sa_strbuf_appendf(&p, "%s/%s", s->models_root, path);
+    char *real = realpath(sa_strbuf_cstr(&p), NULL);
+    sa_strbuf_free(&p);
+    size_t rl = strlen(s->models_root);
+    if (!real) serve_err_set(&e, 404, "lora_path", "'%.200s' does not exist", path);
+    else if (strncmp(real, s->models_root, rl) != 0 || (real[rl] != '/' && real[rl] != 0))
+        serve_err_set(&e, 403, "lora_path", "'%.200s' is outside --models-root", path);
+    bool already = false;
+    pthread_mutex_lock(&s->load_mu);
+    if (!e.status) {
+        pthread_mutex_lock(&s->mu);
+        serve_model *have = model_find_locked(s, name);
+        bool same = have && have->path && strcmp(have->path, real) == 0;
+        pthread_mutex_unlock(&s->mu);
+        if (have && !same) serve_err_set(&e, 400, "lora_name", "a model named '%.200s' is already loaded from another path", name);
+        already = same;
+    }
+    serve_model *sm = NULL;
+    if (!e.status && !already) {
+        sa_err le = {0};
+        sa_model *m = NULL;
+        sa_status st = sa_model_load(&m, real, &le);
+        if (!st && m->cfg.vocab_size != s->models->m->cfg.vocab_size)
+            st = sa_err_set(&le, SA_ERR_FORMAT, "its vocabulary (%d) is not the served tokenizer's model's (%d)",
+                            m->cfg.vocab_size, s->models->m->cfg.vocab_size);
+        if (!st) st = model_new(&sm, name, m, s->tok, &s->tmpl, s->o.max_ctx, &le);
+        if (!st) {
+            sm->owned = m;
+            m = NULL;
+            sm->path = sa_strdup(real);
+            st = sm->path ? sa_engine_local_new(&sm->e, sm->owned, s->tok, &s->load_eo, &le)
+                          : sa_err_set(&le, SA_ERR_NOMEM, "out of memory");
+            sm->owns_e = !st;
+        }
+        sa_model_free(m);
+        if (st) {
+            model_free(sm);
+            sm = NULL;
+            serve_err_set(&e, st == SA_ERR_NOMEM ? 500 : 400, "lora_path", "cannot load '%.200s': %s", path, le.msg);
+        }
+    }
+    if (sm) {
+        pthread_mutex_lock(&s->mu);
+        serve_model **l = &s->models;
+        while (*l) l = &(*l)->next;
+        *l = sm;
+        pthread_mutex_unlock(&s->mu);
+        if (s->o.log) fprintf(s->o.log, "serve: loaded %s from %s\n", name, real);
+    }
+    r = e.status ? reply_err(s, c, &e, method, url, cn->t0)
+                 : reply(s, c, 200, ok_json(already ? "already loaded" : "loaded", name), method, url, cn->t0);
+    pthread_mutex_unlock(&s->load_mu);
+    free(real);
+    json_decref(body);
     return r;
 }
 
@@ -461,8 +692,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply(s, c, draining ? 503 : 200, o, method, url, cn->t0);
     }
     bool models = strcmp(url, "/v1/models") == 0, compl = strcmp(url, "/v1/completions") == 0,
-         chat = strcmp(url, "/v1/chat/completions") == 0;
-    if (!models && !compl && !chat) {
+         chat = strcmp(url, "/v1/chat/completions") == 0, load = strcmp(url, "/v1/load_lora_adapter") == 0,
+         unload = strcmp(url, "/v1/unload_lora_adapter") == 0;
+    if (!models && !compl && !chat && !load && !unload) {
         serve_err_set(&e, 404, NULL, "no such endpoint: %.64s", url);
         return reply_err(s, c, &e, method, url, cn->t0);
     }
@@ -479,6 +711,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         serve_err_set(&e, 503, NULL, "the server is shutting down");
         return reply_err(s, c, &e, method, url, cn->t0);
     }
+    if (load || unload) return handle_load(s, c, cn, load, method, url);
     return handle_completion(s, c, cn, chat, method, url);
 bad_method:
     serve_err_set(&e, 405, NULL, "method %.16s is not allowed on %.64s", method, url);
@@ -537,13 +770,17 @@ void sa_serve_free(sa_server *s) {
     if (!s) return;
     sa_serve_stop(s, 30000);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->load_mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->idle_cv);
-    sa_model_state_free(&s->st);
-    sa_kv_cache_free(&s->kv);
+    for (serve_model *m = s->models, *nx; m; m = nx) {
+        nx = m->next;
+        model_free(m);
+    }
     free(s->rows);
+    free(s->batch);
     free(s->host);
-    free(s->model_name);
+    free(s->models_root);
     if (s->api_key) memset(s->api_key, 0, strlen(s->api_key));
     free(s->api_key);
     free(s);
@@ -566,25 +803,28 @@ sa_status sa_serve_start(sa_server **out, sa_engine *e, const sa_model *m, const
         return sa_err_set(err, SA_ERR_INVALID_ARG, "serve: --host must be an IPv4 address (got '%.64s')", host);
     sa_server *s = sa_calloc(1, sizeof *s);
     if (!s) return sa_err_set(err, SA_ERR_NOMEM, "serve: out of memory");
-    s->e = e;
-    s->m = m;
+    s->tok = tok;
     s->tmpl = *tmpl;
     s->o = o;
+    s->load_eo = o.load_engine ? *o.load_engine : sa_engine_local_defaults();
     s->host = sa_strdup(host);
-    s->model_name = sa_strdup(o.model_name ? o.model_name : "selfalign");
     s->api_key = o.api_key && *o.api_key ? sa_strdup(o.api_key) : NULL;
     s->o.api_key = NULL; /* only the copy, never printed */
+    s->o.model_name = s->o.models_root = NULL;
+    s->o.load_engine = NULL;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->load_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
-    int32_t ctx = o.max_ctx > 0 && o.max_ctx < m->cfg.max_seq_len ? o.max_ctx : m->cfg.max_seq_len;
-    s->ctx = (serve_ctx){tok, &s->tmpl, m->cfg.vocab_size, ctx, s->model_name};
     sa_kernels_init(&s->k, o.n_threads);
-    sa_status st = sa_model_state_init(&s->st, &m->cfg, SA_ENGINE_SCORE_BLOCK, ctx, err);
-    if (!st) st = sa_kv_cache_init(&s->kv, &m->cfg, ctx, err);
-    if (!st && !(s->rows = sa_malloc_array(SA_ENGINE_SCORE_BLOCK, sizeof(sa_batch_row))))
+    sa_status st = model_new(&s->models, o.model_name ? o.model_name : "selfalign", m, tok, &s->tmpl, o.max_ctx, err);
+    if (!st) s->models->e = e;
+    if (!st && o.models_root && !(s->models_root = realpath(o.models_root, NULL)))
+        st = sa_err_set(err, SA_ERR_NOT_FOUND, "serve: --models-root %.200s: %s", o.models_root, strerror(errno));
+    if (!st && (!(s->rows = sa_malloc_array(SA_ENGINE_SCORE_BLOCK, sizeof(sa_batch_row))) ||
+                !(s->batch = sa_calloc((size_t)o.max_batch, sizeof *s->batch))))
         st = sa_err_set(err, SA_ERR_NOMEM, "serve: out of memory");
-    if (!st && (!s->host || !s->model_name)) st = sa_err_set(err, SA_ERR_NOMEM, "serve: out of memory");
+    if (!st && !s->host) st = sa_err_set(err, SA_ERR_NOMEM, "serve: out of memory");
     if (!st) {
         if (pthread_create(&s->sched, NULL, scheduler_main, s)) st = sa_err_set(err, SA_ERR_IO, "serve: cannot start the scheduler thread");
         else s->sched_started = true;

@@ -40,6 +40,7 @@ typedef struct serve_job {
     double *cand_lp;           /* [cands.n] */
     bool done;
     pthread_cond_t cv;
+    struct serve_model *model; /* the model that answers (a reference held by the connection thread) */
     struct serve_job *next;
 } serve_job;
 

@@ -284,7 +284,7 @@ sa_status sa_dromedary_run(const sa_dromedary_opts *o, sa_err *err) {
     sa_loop *l = &d.L;
     l->base = o->base, l->tokenizer_path = o->tokenizer, l->template_name = o->template_name;
     l->seed = o->seed, l->threads = o->threads, l->gen_batch = o->gen_batch;
-    l->prefix_cache = o->prefix_cache, l->quiet = o->quiet, l->out = o->log;
+    l->prefix_cache = o->prefix_cache, l->quiet = o->quiet, l->out = o->log, l->http = o->http;
     json_t *cfg = build_config(o);
     if (!cfg) return sa_err_set(err, SA_ERR_NOMEM, "dromedary: out of memory");
     sa_status s = sa_loop_open(l, o->run_dir, "dromedary", "dromedary", o->prompts_dir, cfg,

@@ -405,7 +405,7 @@ sa_status sa_humpback_run(const sa_humpback_opts *o, sa_err *err) {
     sa_loop *l = &h.L;
     l->base = o->base, l->tokenizer_path = o->tokenizer, l->template_name = o->template_name;
     l->seed = o->seed, l->threads = o->threads, l->gen_batch = o->gen_batch;
-    l->prefix_cache = o->prefix_cache, l->quiet = o->quiet, l->out = o->log;
+    l->prefix_cache = o->prefix_cache, l->quiet = o->quiet, l->out = o->log, l->http = o->http;
     char **stages = NULL;
     size_t n_stages = 0;
     json_t *cfg = build_config(o, h.min_score);

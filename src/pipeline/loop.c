@@ -2,9 +2,12 @@
 #include "loop.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "sa/engine_http.h"
 #include "sa/fileio.h"
+#include "sa/hash.h"
 #include "sa/report.h"
 #include "sa/signal.h"
 
@@ -93,9 +96,58 @@ sa_status sa_loop_train(sa_loop *l, const sa_train_opts *tmpl, const char *dir, 
     return s;
 }
 
+/* RUN/<dir>/<leaf> resolved, or NULL when it does not exist. */
+static char *real_stage_path(sa_loop *l, const char *dir, const char *leaf) {
+    sa_strbuf p = {0};
+    char *r = NULL;
+    if (!sa_run_path(l->run, dir, &p) && !sa_strbuf_puts(&p, leaf)) r = realpath(sa_strbuf_cstr(&p), NULL);
+    sa_strbuf_free(&p);
+    return r;
+}
+
+/* The HTTP engine for RUN/<dir>/model (the server's own model when dir is
+ * NULL). The name sent is "<run folder>-<hash of its path>/<dir>": unique
+ * per run on a shared server, and readable in the server's log. */
+static sa_status http_engine(sa_loop *l, const char *dir, sa_engine **e, sa_err *err) {
+    sa_engine_http_opts o = *l->http;
+    o.tok = l->tok;
+    o.model = NULL;
+    char *mdir = NULL, *adir = NULL, *root = NULL;
+    sa_strbuf name = {0};
+    sa_status s = SA_OK;
+    if (dir) {
+        mdir = real_stage_path(l, dir, "/model");
+        adir = real_stage_path(l, dir, "/adapter");
+        root = real_stage_path(l, ".", "");
+        if (!mdir || !root) {
+            s = sa_err_set(err, SA_ERR_NOT_FOUND, "%s: %s/model is missing", l->log.prefix, dir);
+        } else {
+            const char *base = strrchr(root, '/');
+            base = base && base[1] ? base + 1 : "run";
+            sa_strbuf_appendf(&name, "%.100s-%08x/%s", base, (unsigned)(sa_hash64(root, strlen(root), 0) & 0xffffffffu), dir);
+            o.model = sa_strbuf_cstr(&name);
+            o.load_model_dir = mdir;
+            o.load_adapter_dir = adir;
+        }
+    }
+    if (!s) s = sa_engine_http_new(e, &o, err);
+    if (!s && !l->quiet) {
+        sa_engine_http_caps c;
+        if (!sa_engine_http_get_caps(*e, &c, NULL))
+            SA_LOG_INFO(&l->log, "engine: %s, model %s%s", l->http->url, c.model, c.loaded ? " (loaded for this stage)" : "");
+    }
+    if (s) sa_err_prefix(err, "%s: ", l->log.prefix);
+    free(mdir);
+    free(adir);
+    free(root);
+    sa_strbuf_free(&name);
+    return s;
+}
+
 sa_status sa_loop_engine(sa_loop *l, const char *dir, sa_model **m, sa_engine **e, sa_err *err) {
     *m = NULL;
     *e = NULL;
+    if (l->http) return http_engine(l, dir, e, err);
     sa_strbuf p = {0};
     sa_status s = SA_OK;
     if (dir) {

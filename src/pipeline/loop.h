@@ -17,6 +17,7 @@
 
 #include "sa/chat.h"
 #include "sa/engine.h"
+#include "sa/engine_http.h"
 #include "sa/log.h"
 #include "sa/model.h"
 #include "sa/prompts.h"
@@ -34,6 +35,7 @@ typedef struct sa_loop {
     int32_t gen_batch;
     bool prefix_cache, quiet;
     FILE *out;
+    const sa_engine_http_opts *http; /* NULL: every stage's model runs in this process */
     /* owned */
     sa_run *run;
     sa_log log;
@@ -69,7 +71,11 @@ sa_status sa_loop_train(sa_loop *l, const sa_train_opts *t, const char *dir, con
  * report that cannot be written is a warning: the run's results stand. */
 void sa_loop_finish(sa_loop *l, const char *run_dir, bool report);
 
-/* Load RUN/<dir>/model (the base when dir is NULL) behind a local engine. */
+/* Load RUN/<dir>/model (the base when dir is NULL) behind a local engine;
+ * with http set, an HTTP engine instead (*m stays NULL): the server's own
+ * model for the base, else RUN/<dir>/model by name, loaded by the server
+ * if it does not have it yet and unloaded when the engine is freed
+ * (engine_http.h). */
 sa_status sa_loop_engine(sa_loop *l, const char *dir, sa_model **m, sa_engine **e, sa_err *err);
 
 #endif
