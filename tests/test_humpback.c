@@ -330,6 +330,19 @@ static const char *k_outputs[] = {
     "control/model/model.safetensors",
 };
 
+/* Every file of k_outputs is byte-identical in runs a and b. */
+static void same_outputs(sa_test *t, const char *a, const char *b, const char *what) {
+    for (size_t i = 0; i < sizeof k_outputs / sizeof k_outputs[0]; i++) {
+        sa_strbuf x = {0}, y = {0};
+        slurp(rp(t, a, k_outputs[i]), &x);
+        slurp(rp(t, b, k_outputs[i]), &y);
+        SA_CHECKF(t, x.len > 0 && x.len == y.len && memcmp(x.buf, y.buf, x.len) == 0, "%s differs %s (%zu vs %zu bytes)",
+                  k_outputs[i], what, x.len, y.len);
+        sa_strbuf_free(&x);
+        sa_strbuf_free(&y);
+    }
+}
+
 /* Kill condition: a file exists, or a file has at least n lines. */
 typedef struct kill_point {
     const char *stage, *file;
@@ -399,15 +412,7 @@ static void test_kill9_resume(sa_test *t) {
     result_free(&r);
     SA_REQUIRE(t, child_run(argv) == 0);
     check_run(t, cut);
-    for (size_t i = 0; i < sizeof k_outputs / sizeof k_outputs[0]; i++) {
-        sa_strbuf x = {0}, y = {0};
-        slurp(rp(t, ref, k_outputs[i]), &x);
-        slurp(rp(t, cut, k_outputs[i]), &y);
-        SA_CHECKF(t, x.len > 0 && x.len == y.len && memcmp(x.buf, y.buf, x.len) == 0,
-                  "%s differs after kill -9 and resume (%zu vs %zu bytes)", k_outputs[i], x.len, y.len);
-        sa_strbuf_free(&x);
-        sa_strbuf_free(&y);
-    }
+    same_outputs(t, ref, cut, "after kill -9 and resume");
     /* the candidates' journal holds each segment once */
     json_t *j = file_json_lines(t, rp(t, cut, "augment/candidates.jsonl.journal"));
     json_t *ids = json_object();
@@ -742,15 +747,7 @@ static void test_http_equals_local(sa_test *t) {
     if (!ended) waitpid(hb, &st, 0);
     SA_CHECKF(t, WIFEXITED(st) && WEXITSTATUS(st) == 0, "humpback --engine http: status %d", st);
     check_run(t, run);
-    for (size_t i = 0; i < sizeof k_outputs / sizeof k_outputs[0]; i++) {
-        sa_strbuf x = {0}, y = {0};
-        slurp(rp(t, ref, k_outputs[i]), &x);
-        slurp(rp(t, run, k_outputs[i]), &y);
-        SA_CHECKF(t, x.len > 0 && x.len == y.len && memcmp(x.buf, y.buf, x.len) == 0,
-                  "%s differs between the in-process and the HTTP engine (%zu vs %zu bytes)", k_outputs[i], x.len, y.len);
-        sa_strbuf_free(&x);
-        sa_strbuf_free(&y);
-    }
+    same_outputs(t, ref, run, "between the in-process and the HTTP engine");
     /* the models the run loaded were unloaded: the server lists its base only */
     sa_strbuf b = {0};
     http_get(port, "/v1/models", &b);
