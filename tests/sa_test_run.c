@@ -150,3 +150,25 @@ int child_run(const char *const *argv) {
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+int serve_spawn(sa_test *t, const char *const *argv, const char *port_file, pid_t *pid) {
+    unlink(port_file);
+    *pid = child_spawn(argv);
+    for (int i = 0; i < 1500; i++) {
+        usleep(10000);
+        FILE *fp = fopen(port_file, "r");
+        int port = 0;
+        if (fp) {
+            if (fscanf(fp, "%d", &port) != 1) port = 0;
+            fclose(fp);
+        }
+        if (port) return port;
+        int st;
+        if (waitpid(*pid, &st, WNOHANG) == *pid) {
+            sa_test_fail(t, __FILE__, __LINE__, "selfalign serve exited at start (status %d)", st);
+            return 0;
+        }
+    }
+    sa_test_fail(t, __FILE__, __LINE__, "selfalign serve did not write its port within 15 s");
+    return 0;
+}

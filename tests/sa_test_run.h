@@ -43,6 +43,10 @@ bool files_equal(const char *a, const char *b);
 pid_t child_spawn(const char *const *argv);
 /* child_spawn, then wait: the exit status, or -1 if it did not exit. */
 int child_run(const char *const *argv);
+/* Start `selfalign serve` (argv, which must include --port-file port_file)
+ * and wait up to 15 s for the port it writes; the port, or 0 after failing
+ * the test (the process is reaped if it exited). */
+int serve_spawn(sa_test *t, const char *const *argv, const char *port_file, pid_t *pid);
 
 #define OUT(r) sa_strbuf_cstr(&(r).out)
 #define ERR(r) sa_strbuf_cstr(&(r).err)

@@ -302,6 +302,20 @@ static const char *k_outputs[] = {
     "engrave/model/model.safetensors", "clone/model/model.safetensors",
 };
 
+/* Every file of k_outputs holds the same bytes in runs a and b. */
+static void same_outputs(sa_test *t, const char *a, const char *b, const char *what) {
+    for (size_t i = 0; i < sizeof k_outputs / sizeof k_outputs[0]; i++) {
+        sa_strbuf x = {0}, y = {0};
+        slurp(rp(t, a, k_outputs[i]), &x);
+        slurp(rp(t, b, k_outputs[i]), &y);
+        bool empty_ok = strstr(k_outputs[i], "selfinstruct/prompts.jsonl") != NULL; /* the tiny model may write none */
+        SA_CHECKF(t, (x.len > 0 || empty_ok) && x.len == y.len && (x.len == 0 || memcmp(x.buf, y.buf, x.len) == 0),
+                  "%s differs %s (%zu vs %zu bytes)", k_outputs[i], what, x.len, y.len);
+        sa_strbuf_free(&x);
+        sa_strbuf_free(&y);
+    }
+}
+
 static void test_kill9_resume(sa_test *t) {
     fixture f;
     if (!setup(t, &f)) return;
@@ -350,16 +364,7 @@ static void test_kill9_resume(sa_test *t) {
     SA_CHECKF(t, kills >= 4, "only %d of 5 kills landed inside their stage", kills);
     SA_REQUIRE(t, child_run(argv) == 0);
     check_run(t, &f, cut);
-    for (size_t i = 0; i < sizeof k_outputs / sizeof k_outputs[0]; i++) {
-        sa_strbuf x = {0}, y = {0};
-        slurp(rp(t, ref, k_outputs[i]), &x);
-        slurp(rp(t, cut, k_outputs[i]), &y);
-        bool empty_ok = strstr(k_outputs[i], "selfinstruct/prompts.jsonl") != NULL; /* the tiny model may write none */
-        SA_CHECKF(t, (x.len > 0 || empty_ok) && x.len == y.len && (x.len == 0 || memcmp(x.buf, y.buf, x.len) == 0),
-                  "%s differs after kill -9 and resume (%zu vs %zu bytes)", k_outputs[i], x.len, y.len);
-        sa_strbuf_free(&x);
-        sa_strbuf_free(&y);
-    }
+    same_outputs(t, ref, cut, "after kill -9 and resume");
 }
 
 /* Options the loop refuses before writing anything. */
@@ -382,10 +387,47 @@ static void test_bad_options(sa_test *t) {
     }
 }
 
+/* The whole loop with --engine http against selfalign serve (the
+ * format-taught base, run models loaded at run time) gives the same
+ * prompts, answers and models as the in-process engine. */
+static void test_http_equals_local(sa_test *t) {
+    fixture f;
+    if (!setup(t, &f)) return;
+    char ref[1100], run[1100], url[64];
+    snprintf(ref, sizeof ref, "%s/ref", sa_test_tmpdir(t));
+    snprintf(run, sizeof run, "%s/http", sa_test_tmpdir(t));
+    const char *argv[RUN_MAX_ARGS];
+    if (access(rp(t, ref, "clone/model/model.safetensors"), F_OK) != 0) {
+        dr_argv(&f, ref, argv);
+        SA_REQUIRE(t, child_run(argv) == 0);
+    }
+    const char *pf = sa_test_tmpfile(t, "dr_serve.port");
+    const char *sv[] = {f.bin, "serve", "--model", f.base, "--tokenizer", f.tok, "--port", "0", "--port-file", pf,
+                        "--threads", "2", "--slots", "2", "--models-root", sa_test_tmpdir(t), "--quiet", NULL};
+    pid_t srv;
+    int port = serve_spawn(t, sv, pf, &srv);
+    if (!port) return;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    dr_argv(&f, run, argv);
+    size_t n = 0;
+    while (argv[n]) n++;
+    const char *extra[] = {"--engine", "http", "--url", url, NULL};
+    for (size_t i = 0; extra[i]; i++) argv[n++] = extra[i];
+    argv[n] = NULL;
+    int rc = child_run(argv);
+    kill(srv, SIGTERM);
+    waitpid(srv, NULL, 0);
+    SA_REQUIRE(t, rc == 0);
+    check_run(t, &f, run);
+    same_outputs(t, ref, run, "between the in-process and the HTTP engine");
+    SA_CHECK(t, file_lines(rp(t, run, "selfinstruct/prompts.jsonl.rejected.jsonl")) > 0); /* the server did write */
+}
+
 static const sa_test_def k_tests[] = {
     {"bad_options", test_bad_options},
     {"end_to_end", test_end_to_end},
     {"kill9_resume", test_kill9_resume},
+    {"http_equals_local", test_http_equals_local},
 };
 
 SA_TEST_MAIN(k_tests)

@@ -655,26 +655,11 @@ static void test_bad_options(sa_test *t) {
  * under root; port 0 = any. The port, or 0 (test failed). */
 static int serve_up(sa_test *t, const fixture *f, const char *root, int port, pid_t *pid) {
     const char *pf = sa_test_tmpfile(t, "hb_serve.port");
-    unlink(pf);
     char ps[16];
     snprintf(ps, sizeof ps, "%d", port);
     const char *argv[] = {f->bin, "serve", "--model", f->model, "--tokenizer", f->tok, "--port", ps, "--port-file", pf,
                           "--threads", "2", "--slots", "2", "--models-root", root, "--quiet", NULL};
-    *pid = child_spawn(argv);
-    for (int i = 0; i < 1500; i++) {
-        usleep(10000);
-        FILE *fp = fopen(pf, "r");
-        int got = 0;
-        if (fp) {
-            if (fscanf(fp, "%d", &got) != 1) got = 0;
-            fclose(fp);
-        }
-        if (got) return got;
-        int st;
-        if (waitpid(*pid, &st, WNOHANG) == *pid) break;
-    }
-    sa_test_fail(t, __FILE__, __LINE__, "selfalign serve did not start");
-    return 0;
+    return serve_spawn(t, argv, pf, pid);
 }
 
 /* GET path from 127.0.0.1:port; the body (empty on failure). */

@@ -108,7 +108,6 @@ static bool serve_start_root(sa_test *t, server *s, int port, const char *key_en
     const char *bin = bin_path(t), *model = sa_test_data(t, M260), *tok = sa_test_data(t, T512);
     if (!bin || !model || !tok) return false;
     const char *pf = sa_test_tmpfile(t, tag);
-    unlink(pf);
     char ps[16];
     snprintf(ps, sizeof ps, "%d", port);
     const char *argv[24] = {bin, "serve", "--model", model, "--tokenizer", tok, "--port", ps, "--port-file", pf,
@@ -123,22 +122,7 @@ static bool serve_start_root(sa_test *t, server *s, int port, const char *key_en
         argv[n++] = root;
     }
     argv[n] = NULL;
-    s->pid = child_spawn(argv);
-    s->port = 0;
-    for (int i = 0; i < 1000 && s->port == 0; i++) {
-        usleep(10000);
-        FILE *f = fopen(pf, "r");
-        if (f) {
-            if (fscanf(f, "%d", &s->port) != 1) s->port = 0;
-            fclose(f);
-        }
-        int st;
-        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-            sa_test_fail(t, __FILE__, __LINE__, "selfalign serve exited at start (status %d)", st);
-            return false;
-        }
-    }
-    if (!s->port) sa_test_fail(t, __FILE__, __LINE__, "selfalign serve did not start");
+    s->port = serve_spawn(t, argv, pf, &s->pid);
     return s->port != 0;
 }
 
