@@ -55,6 +55,10 @@ endif
 ifndef NO_MPI
   HAVE_MPI := $(shell $(PKG) --exists ompi-c 2>/dev/null && echo 1)
 endif
+ifeq ($(HAVE_MPI),1)
+  FEAT_CFLAGS += -DSA_HAVE_MPI=1 $(shell $(PKG) --cflags ompi-c)
+  FEAT_LIBS   += $(shell $(PKG) --libs ompi-c)
+endif
 ifndef NO_CUDA
   HAVE_CUDA := $(shell command -v nvcc >/dev/null 2>&1 && echo 1)
 endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "commands.h"
+#include "dist_args.h"
 #include "engine_args.h"
 #include "model_args.h"
 #include "opts.h"
@@ -57,6 +58,8 @@ int cmd_backtranslate(int argc, char **argv) {
     if (rc != CLI_CONTINUE) return rc;
     if (!cli_engine_check_args(&a, "backtranslate")) return CLI_EXIT_USAGE;
     sa_err err = {0};
+    sa_dist dist;
+    if ((rc = cli_dist_begin(&dist))) return rc;
     sa_model *m = NULL;
     sa_tokenizer *tok = NULL;
     sa_engine *e = NULL;
@@ -70,7 +73,7 @@ int cmd_backtranslate(int argc, char **argv) {
                         "alpaca template, as `selfalign train` does (choose one with --template)\n");
     sa_engine_local_opts eo = sa_engine_local_defaults();
     eo.n_slots = (int32_t)cli_int(&a, "batch");
-    eo.n_threads = (int32_t)cli_int(&a, "threads");
+    eo.n_threads = cli_dist_threads(&dist, (int)cli_int(&a, "threads"));
     if (!s) s = cli_engine_new(&a, m, tok, &eo, &e, &err);
     if (!s) s = sa_signal_install(&err);
     if (!s) {
@@ -89,7 +92,9 @@ int cmd_backtranslate(int argc, char **argv) {
         o.chunk = (uint32_t)(cli_int(&a, "batch") * 8 < 64 ? 64 : cli_int(&a, "batch") * 8);
         o.strict = cli_flag(&a, "strict");
         o.progress = cli_flag(&a, "quiet") ? NULL : stderr;
-        fprintf(stderr, "backtranslate: model %s, template %s, max_tokens %d, temperature %g, top_p %g, seed %llu\n",
+        o.dist = &dist;
+        if (cli_dist_speaks(&dist))
+            fprintf(stderr, "backtranslate: model %s, template %s, max_tokens %d, temperature %g, top_p %g, seed %llu\n",
                 mpath, sa_chat_format_name(tmpl.format), o.max_tokens, (double)o.temperature, (double)o.top_p,
                 (unsigned long long)o.seed);
         s = sa_bt_run(e, tok, &tmpl, &o, NULL, &err);
@@ -98,5 +103,5 @@ int cmd_backtranslate(int argc, char **argv) {
     sa_engine_free(e);
     sa_tokenizer_free(tok);
     sa_model_free(m);
-    return rc;
+    return cli_dist_end(&dist, rc);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "dist_args.h"
 #include "engine_args.h"
 #include "model_args.h"
 #include "opts.h"
@@ -70,6 +71,9 @@ int cmd_curate(int argc, char **argv) {
         cli_error("curate: %s", err.msg);
         return CLI_EXIT_USAGE;
     }
+    sa_dist dist;
+    if ((rc = cli_dist_begin(&dist))) return rc;
+    o.dist = &dist;
     sa_model *m = NULL;
     sa_tokenizer *tok = NULL;
     sa_engine *e = NULL;
@@ -85,7 +89,7 @@ int cmd_curate(int argc, char **argv) {
     }
     sa_engine_local_opts eo = sa_engine_local_defaults();
     eo.n_slots = (int32_t)cli_int(&a, "batch");
-    eo.n_threads = (int32_t)cli_int(&a, "threads");
+    eo.n_threads = cli_dist_threads(&dist, (int)cli_int(&a, "threads"));
     if (cli_flag(&a, "no-prefix-cache")) eo.prefix_cache_entries = 0;
     if (!s) s = cli_engine_new(&a, m, tok, &eo, &e, &err);
     if (!s && sa_engine_is_http(e)) { /* fail at start if the server cannot give what the mode needs */
@@ -106,16 +110,21 @@ int cmd_curate(int argc, char **argv) {
     o.chunk = eo.n_slots * 4;
     o.prompts = pr;
     o.model_name = mpath;
-    o.on_bad = on_bad;
+    o.on_bad = cli_dist_speaks(&dist) ? on_bad : NULL; /* every rank reads the input: rank 0 reports it */
     if (!s) s = sa_curator_new(&c, e, &o, &err);
     if (!s) s = sa_signal_install(&err);
     sa_curate_stats st;
     memset(&st, 0, sizeof st);
+    bool speak = cli_dist_speaks(&dist);
+    if (!s && speak && dist.size > 1)
+        fprintf(stderr, "curate: %d MPI ranks (records split by id hash; rank 0 merges)\n", dist.size);
     if (!s) {
+        if (speak)
         fprintf(stderr, "curate: model %s, mode %s, rubric %s, min score %g, prefix cache %s\n", mpath,
                 sa_curate_mode_name(o.mode), sa_prompts_origin(pr, "rubric"), o.min_score,
                 eo.prefix_cache_entries ? "on" : "off");
         s = sa_curate_file(c, cli_str(&a, "in"), cli_str(&a, "out"), cli_str(&a, "selected"), &st, &err);
+        if (speak)
         fprintf(stderr, "curate: %llu new (%llu done before, %llu skipped), %llu bad input; output %llu records: %llu "
                         "scored, %llu unparsable, %llu errors, %llu selected; %.2f pairs/s\n",
                 (unsigned long long)st.new_records, (unsigned long long)st.done_before, (unsigned long long)st.skipped,
@@ -129,5 +138,5 @@ int cmd_curate(int argc, char **argv) {
     sa_tokenizer_free(tok);
     sa_model_free(m);
     sa_prompts_free(pr);
-    return rc;
+    return cli_dist_end(&dist, rc);
 }

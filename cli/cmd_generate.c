@@ -6,6 +6,12 @@
  * (+ optional "input"), or with --chat "messages" [{role, content}]; an
  * optional "id" (string or integer) names the result, else the id is a
  * hash of the prompt. Bad lines are reported with file:line and counted.
+ *
+ * Under `mpirun -np N` each rank generates the prompts whose id hashes to
+ * it into its own shard of the journal, and rank 0 folds the shards into
+ * --out in input order (shard.h); each result depends only on (seed, id),
+ * so the records are those of one process (one process writes them in
+ * completion order, the fold in input order).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -13,6 +19,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "dist_args.h"
 #include "engine_args.h"
 #include "model_args.h"
 #include "opts.h"
@@ -23,6 +30,7 @@
 #include "sa/journal.h"
 #include "sa/jsonl.h"
 #include "sa/progress.h"
+#include "sa/shard.h"
 #include "sa/signal.h"
 
 static const cli_opt k_opts[] = {
@@ -77,7 +85,8 @@ typedef struct gen_ctx {
     const sa_tokenizer *tok;
     sa_chat_template tmpl;
     bool chat;
-    sa_journal *j;
+    sa_shard *j;
+    const sa_dist *dist;
     sa_progress *prog;
     const char *model_path;
     json_t **items; /* per request: the input object, kept alive during generation */
@@ -111,7 +120,7 @@ static sa_status on_result(void *p, const sa_gen_result *r) {
     json_object_set_new(meta, "seed", json_integer((json_int_t)cli_int(g->a, "seed")));
     json_object_set_new(meta, "max_tokens", json_integer((json_int_t)cli_int(g->a, "max-tokens")));
     json_object_set_new(o, "meta", meta);
-    sa_status s = sa_journal_append(g->j, o, &g->err);
+    sa_status s = sa_shard_append(g->j, o, &g->err);
     json_decref(o);
     if (g->prog) sa_progress_add(g->prog, 1);
     if (!s && sa_signal_pending()) s = sa_signal_check(&g->err);
@@ -185,16 +194,21 @@ static void on_bad_line(void *ctx, const char *path, uint64_t line, const char *
 static int run_file(gen_ctx *g, sa_engine *e, sa_gen_request base) {
     const cli_args *a = g->a;
     sa_err err = {0};
-    sa_journal j;
+    sa_shard j;
     sa_journal_opts jo = {.fsync_every_n = 16, .fsync_every_ms = 2000};
-    if (sa_journal_open(&j, cli_str(a, "out"), &jo, &err)) return cli_fail(err.code, &err);
+    if (sa_shard_open(&j, g->dist, cli_str(a, "out"), &jo, &err)) return cli_fail(err.code, &err);
     g->j = &j;
-    uint64_t done_before = sa_journal_count(&j);
+    const bool rank0 = j.rank == 0;
+    uint64_t done_before = sa_shard_done_before(&j);
+    json_t *order = json_array(); /* rank 0 under MPI: input ids in order, for the fold */
     sa_jsonl_reader rd;
-    sa_jsonl_opts ro = {.policy = cli_flag(a, "strict") ? SA_JSONL_FAIL : SA_JSONL_SKIP, .on_bad = on_bad_line};
+    sa_jsonl_opts ro = {.policy = cli_flag(a, "strict") ? SA_JSONL_FAIL : SA_JSONL_SKIP,
+                        .on_bad = rank0 ? on_bad_line : NULL};
     if (sa_jsonl_reader_open(&rd, cli_str(a, "in"), &ro, &err)) {
-        sa_journal_close(&j, NULL);
-        return cli_fail(err.code, &err);
+        /* the other ranks wait in the finish: agree on the failure there */
+        sa_status fs = sa_shard_finish(&j, err.code, NULL, 0, &err);
+        json_decref(order);
+        return cli_fail(fs, &err);
     }
     sa_gen_request reqs[CHUNK];
     json_t *items[CHUNK];
@@ -204,7 +218,7 @@ static int run_file(gen_ctx *g, sa_engine *e, sa_gen_request base) {
     g->items = items;
     g->ids = ids;
     sa_progress prog;
-    sa_progress_init(&prog, "generate", 0, stderr);
+    sa_progress_init(&prog, "generate", 0, rank0 ? stderr : NULL);
     g->prog = &prog;
     uint64_t skipped = 0, bad = 0, submitted = 0;
     sa_status s = SA_OK;
@@ -235,7 +249,13 @@ static int run_file(gen_ctx *g, sa_engine *e, sa_gen_request base) {
                 sa_hash_hex(sa_hash_str(dump ? dump : "", 0), idbuf);
                 id = idbuf;
             }
-            if (sa_journal_has(&j, id)) {
+            if ((j.size > 1 || j.reorder) && rank0) json_array_append_new(order, json_string(id));
+            if (!sa_shard_mine(&j, id)) { /* another rank's prompt */
+                free(dump);
+                json_decref(o);
+                continue;
+            }
+            if (sa_shard_has(&j, id)) {
                 skipped++;
                 free(dump);
                 json_decref(o);
@@ -275,14 +295,21 @@ static int run_file(gen_ctx *g, sa_engine *e, sa_gen_request base) {
     for (size_t i = 0; i < CHUNK; i++) sa_tokens_free(&toks[i]);
     uint64_t bad_lines = sa_jsonl_stats_bad(&rd.stats);
     sa_jsonl_reader_close(&rd);
-    sa_err cerr = {0};
-    sa_status cs = sa_journal_close(&j, &cerr);
+    size_t n_order = json_array_size(order);
+    const char **oids = n_order ? calloc(n_order, sizeof *oids) : NULL;
+    for (size_t i = 0; oids && i < n_order; i++) oids[i] = json_string_value(json_array_get(order, i));
+    s = sa_shard_finish(&j, s, oids, oids ? n_order : 0, &err); /* rank 0 folds every rank's results into --out */
+    free(oids);
+    json_decref(order);
+    double sums[3] = {(double)submitted, (double)skipped, (double)bad};
+    if (!s) s = sa_dist_allreduce_f64(g->dist, sums, 3, &err);
+    submitted = (uint64_t)sums[0], skipped = (uint64_t)sums[1], bad = (uint64_t)sums[2];
+    if (rank0)
     fprintf(stderr, "generate: %llu new results (%llu already done, %llu skipped as done now), %llu bad input lines, "
                     "%llu bad records\n",
             (unsigned long long)submitted, (unsigned long long)done_before, (unsigned long long)skipped,
             (unsigned long long)bad_lines, (unsigned long long)bad);
     if (s) return cli_fail(s, &err);
-    if (cs) return cli_fail(cs, &cerr);
     return CLI_EXIT_OK;
 }
 
@@ -297,19 +324,21 @@ int cmd_generate(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     sa_err err = {0};
+    sa_dist dist;
+    if ((rc = cli_dist_begin(&dist))) return rc;
     sa_model *m = NULL;
     sa_tokenizer *tok = NULL;
     sa_engine *e = NULL;
     const char *mpath = cli_str(&a, "model");
     sa_status s = cli_engine_load(&a, &m, &tok, &err);
-    gen_ctx g = {.a = &a, .tok = tok, .chat = cli_flag(&a, "chat"), .model_path = mpath};
+    gen_ctx g = {.a = &a, .tok = tok, .chat = cli_flag(&a, "chat"), .model_path = mpath, .dist = &dist};
     if (!s && g.chat) {
         if (cli_is_set(&a, "template")) s = sa_chat_template_from_name(cli_str(&a, "template"), &g.tmpl, &err);
         else sa_chat_template_for_tokenizer(tok, &g.tmpl);
     }
     sa_engine_local_opts eo = sa_engine_local_defaults();
     eo.n_slots = (int32_t)cli_int(&a, "batch");
-    eo.n_threads = (int32_t)cli_int(&a, "threads");
+    eo.n_threads = cli_dist_threads(&dist, (int)cli_int(&a, "threads"));
     eo.max_ctx = (int32_t)cli_int(&a, "ctx");
     if (!s) s = cli_engine_new(&a, m, tok, &eo, &e, &err);
     if (s) {
@@ -329,7 +358,9 @@ int cmd_generate(int argc, char **argv) {
         base.stop = &stop;
         base.n_stop = 1;
     }
-    if (!m)
+    if (!cli_dist_speaks(&dist))
+        ; /* rank 0 describes the run */
+    else if (!m)
         fprintf(stderr, "generate: --engine http, tokenizer of %s (%s), max_tokens %d, temperature %g, top_p %g, "
                         "top_k %d, seed %llu\n", mpath, sa_tokenizer_describe(tok), base.max_tokens,
                 (double)base.sampling.temperature, (double)base.sampling.top_p, base.sampling.top_k,
@@ -344,7 +375,10 @@ int cmd_generate(int argc, char **argv) {
         rc = cli_fail(err.code, &err);
         goto done;
     }
-    if (single) {
+    if (single && dist.size > 1) {
+        cli_error("generate: --prompt is one request: run it without mpirun (--in/--out is split across ranks)");
+        rc = CLI_EXIT_USAGE;
+    } else if (single) {
         sa_tokens toks = {0};
         json_t *o = json_object();
         json_object_set_new(o, "prompt", json_string(cli_str(&a, "prompt")));
@@ -367,5 +401,5 @@ done:
     sa_engine_free(e);
     sa_tokenizer_free(tok);
     sa_model_free(m);
-    return rc;
+    return cli_dist_end(&dist, rc);
 }

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "opts.h"
 #include "train_args.h"
+#include "sa/dist.h"
 #include "sa/signal.h"
 #include "sa/trainer.h"
 
@@ -31,6 +32,8 @@ static const cli_opt k_opts[] = {
      .help = "system sentence for records of a source (repeatable)"},
     {.name = "resume", .type = CLI_OPT_FLAG, .help = "continue from the output directory's last checkpoint"},
     {.name = "quiet", .type = CLI_OPT_FLAG, .help = "no progress bar"},
+    {.name = "deterministic", .type = CLI_OPT_FLAG,
+     .help = "under mpirun: fixed micro-batch gradient order, weights bitwise equal for any rank count"},
     {.name = "stop-after", .type = CLI_OPT_INT, .metavar = "N", .def = "0", .min = 0, .max = 1000000000,
      .help = "stop (as if interrupted, with a checkpoint) after N steps of this invocation"},
     CLI_TRAIN_OPTIONS,
@@ -41,7 +44,8 @@ static const cli_cmd_spec k_spec = {
     sizeof k_opts / sizeof k_opts[0], 0, 0,
     "writes OUT/train_config.json, metrics.jsonl, data_stats.json, checkpoints (ckpt-*, checkpoint.json),\n"
     "and at the end OUT/model (HF directory, LoRA merged), OUT/adapter (PEFT, with --lora), OUT/model.gguf.\n"
-    "Ctrl-C writes a checkpoint; run again with --resume to continue exactly where it stopped.\n",
+    "Ctrl-C writes a checkpoint; run again with --resume to continue exactly where it stopped.\n"
+    "Data-parallel: mpirun -np N selfalign train ... (rank 0 writes; see docs/mpi.md).\n",
 };
 
 #define MAX_FILES 256
@@ -102,14 +106,21 @@ int cmd_train(int argc, char **argv) {
         o.resume = cli_flag(&a, "resume");
         o.quiet = cli_flag(&a, "quiet");
         o.stop_after = cli_int(&a, "stop-after");
+        o.deterministic = cli_flag(&a, "deterministic");
     }
     if (rc == CLI_CONTINUE) {
-        s = sa_signal_install(&err);
+        sa_dist dist;
+        s = sa_dist_init(&dist, &err);
+        o.dist = &dist;
+        if (!s) s = sa_signal_install(&err);
         sa_train_result r;
         if (!s) s = sa_train_run(&o, &r, &err);
         sa_signal_uninstall();
         rc = s ? cli_fail(s, &err) : CLI_EXIT_OK;
-        if (!s)
+        bool speak = dist.rank == 0;
+        if (s) sa_dist_abandon(&dist);
+        else sa_dist_free(&dist);
+        if (!s && speak)
             printf("trained %lld steps (resumed at %lld): loss %.4f -> %.4f, eval loss %.4f -> %.4f, %.0f tokens/s\n",
                    (long long)r.steps, (long long)r.resumed_from, r.first_loss, r.final_loss, r.eval_loss_start,
                    r.eval_loss_end, r.tokens_per_s);

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "opts.h"
+#include "sa/dist.h"
 #include "sa/version.h"
 
 typedef struct cli_command {
@@ -38,6 +39,16 @@ static const cli_command k_commands[] = {
      "describe a model or tokenizer file: GGUF, safetensors, HF directory, llama2.c"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
+
+/* Commands that split their work across the ranks of `mpirun -np N` (each
+ * initialises sa_dist itself, dist.h); any other command started as one of
+ * N > 1 processes is refused: N copies would write the same files. */
+static bool mpi_aware(const char *name) {
+    static const char *const k_mpi[] = {"generate", "backtranslate", "curate", "train"};
+    for (size_t i = 0; i < sizeof k_mpi / sizeof k_mpi[0]; i++)
+        if (strcmp(name, k_mpi[i]) == 0) return true;
+    return false;
+}
 
 static void print_help(FILE *f) {
     fprintf(f,
@@ -84,8 +95,16 @@ int main(int argc, char **argv) {
         }
         cmd = argv[2];
     } else {
-        for (size_t i = 0; i < N_COMMANDS; i++)
-            if (strcmp(cmd, k_commands[i].name) == 0) return k_commands[i].fn(argc - 1, argv + 1);
+        for (size_t i = 0; i < N_COMMANDS; i++) {
+            if (strcmp(cmd, k_commands[i].name) != 0) continue;
+            if (sa_dist_launch_size() > 1 && !mpi_aware(cmd)) {
+                cli_error("%s does not run as %d MPI processes (the data-parallel commands are generate, "
+                          "backtranslate, curate and train; see docs/mpi.md): run it alone",
+                          cmd, sa_dist_launch_size());
+                return CLI_EXIT_USAGE;
+            }
+            return k_commands[i].fn(argc - 1, argv + 1);
+        }
     }
     if (cmd[0] == '-') cli_error("unknown option '%s'", cmd);
     else cli_error("unknown command '%s'", cmd);

@@ -55,6 +55,14 @@
  * tokens) are kept in <journal>.settings and a rerun with others is
  * refused with SA_ERR_INVALID_ARG.
  *
+ * MPI (o->dist of N > 1 ranks, shard.h): every rank reads the whole input
+ * and generates the segments it owns (id hash mod N) into its shard of the
+ * journal; rank 0 checks the settings file, folds the shards into the
+ * journal and alone writes the final files, which are therefore
+ * byte-identical to a one-process run's. In every rank's stats, generated
+ * and gen_tokens are summed over ranks, gen_seconds is the slowest rank's;
+ * the final counts (by_reason) are rank 0's.
+ *
  * Ownership: sa_bt_run borrows the engine, tokenizer and template; options
  * strings are borrowed. sa_bt_prompt_ids appends to a caller-owned sa_tokens.
  *
@@ -75,6 +83,7 @@
 #include <stdio.h>
 
 #include "sa/chat.h"
+#include "sa/dist.h"
 #include "sa/engine.h"
 #include "sa/jsonl.h"
 #include "sa/status.h"
@@ -111,6 +120,7 @@ typedef struct sa_bt_opts {
     uint32_t chunk;            /* requests handed to the engine per call; default 64 */
     bool strict;               /* stop at the first bad input line */
     FILE *progress;            /* progress/summary lines; NULL = quiet */
+    const sa_dist *dist;       /* NULL: one process; else sharded (see "MPI" above) */
 } sa_bt_opts;
 
 sa_bt_opts sa_bt_default_opts(void);

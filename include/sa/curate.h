@@ -43,6 +43,7 @@
 #include "sa/engine.h"
 #include "sa/prompts.h"
 #include "sa/record.h"
+#include "sa/dist.h"
 #include "sa/status.h"
 
 #ifdef __cplusplus
@@ -82,6 +83,7 @@ typedef struct sa_curate_opts {
                                       curator only builds prompts (sa_curator_prompt) */
     sa_jsonl_bad_fn on_bad;        /* bad input lines/records (skipped); may be NULL */
     void *ctx;
+    const sa_dist *dist;           /* NULL: one process; else sa_curate_file shards (see there) */
 } sa_curate_opts;
 
 /* mode logits, min_score 5, max_tokens 256, temperature 0, chunk 32. */
@@ -123,7 +125,14 @@ sa_status sa_curator_score(sa_curator *c, sa_record *recs, size_t n, sa_err *err
 /* Score every record of in_path not yet in the out_path journal, appending
  * in input order, chunk by chunk; then write stats.json next to out_path and,
  * if selected_path is not NULL, the selected records (atomically). st may be
- * NULL. Stops with SA_ERR_INTERRUPTED on a pending signal (signal.h). */
+ * NULL. Stops with SA_ERR_INTERRUPTED on a pending signal (signal.h).
+ * Under MPI (o->dist of N > 1 ranks, shard.h): every rank reads the whole
+ * input and scores the records it owns (id hash mod N) into its shard of
+ * the journal; then rank 0 folds the shards into out_path in input order
+ * (byte-identical to one process when scores do not depend on batch
+ * composition, as with the local engine's modes) and alone writes
+ * stats.json and selected_path. new_records and skipped are summed over
+ * ranks in every rank's st; the whole-output counts are rank 0's. */
 sa_status sa_curate_file(sa_curator *c, const char *in_path, const char *out_path, const char *selected_path,
                          sa_curate_stats *st, sa_err *err);
 

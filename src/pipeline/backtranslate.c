@@ -14,6 +14,7 @@
 #include "sa/journal.h"
 #include "sa/json.h"
 #include "sa/record.h"
+#include "sa/shard.h"
 #include "sa/signal.h"
 #include "sa/strbuf.h"
 
@@ -221,7 +222,7 @@ static sa_status seg_next(seg_reader *s, json_t **obj, const char **id, const ch
 
 typedef struct bt_run {
     const sa_bt_opts *o;
-    sa_journal j;
+    sa_shard j;
     char **ids;          /* per request of the current chunk */
     uint64_t generated, tokens;
     sa_err err;
@@ -241,7 +242,7 @@ static sa_status journal_result(bt_run *r, const char *id, const char *text, siz
     json_object_set_new(o, "finish", json_string(sa_finish_reason_str(fin)));
     if (error) json_object_set_new(o, "error", json_string(error));
     json_object_set_new(o, "n_tokens", json_integer(n_tokens));
-    sa_status s = sa_journal_append(&r->j, o, &r->err);
+    sa_status s = sa_shard_append(&r->j, o, &r->err);
     json_decref(o);
     if (!s) r->generated++, r->tokens += (uint64_t)(n_tokens > 0 ? n_tokens : 0);
     return s;
@@ -265,7 +266,8 @@ static sa_status generate_all(sa_engine *e, const sa_tokenizer *tok, const sa_ch
                               sa_bt_stats *st, sa_err *err) {
     const sa_bt_opts *o = r->o;
     seg_reader sr;
-    sa_status s = seg_open(&sr, o->in_path, o->strict, o->progress, err);
+    FILE *say = r->j.rank == 0 ? o->progress : NULL; /* every rank reads the input: rank 0 reports it */
+    sa_status s = seg_open(&sr, o->in_path, o->strict, say, err);
     if (s) return s;
     size_t chunk = o->chunk ? o->chunk : 64;
     sa_gen_request *reqs = calloc(chunk, sizeof *reqs);
@@ -293,7 +295,7 @@ static sa_status generate_all(sa_engine *e, const sa_tokenizer *tok, const sa_ch
             }
             if (s) break;
             st->segments++;
-            if (sa_journal_has(&r->j, id)) {
+            if (!sa_shard_mine(&r->j, id) || sa_shard_has(&r->j, id)) { /* another rank's, or done */
                 json_decref(obj);
                 continue;
             }
@@ -325,9 +327,9 @@ static sa_status generate_all(sa_engine *e, const sa_tokenizer *tok, const sa_ch
             free(r->ids[i]);
             r->ids[i] = NULL;
         }
-        if (o->progress && n && !s && now_s() - last_report >= 5) {
+        if (say && n && !s && now_s() - last_report >= 5) {
             last_report = now_s();
-            fprintf(o->progress, "backtranslate: %llu segments read, %llu generated this run\n",
+            fprintf(say, "backtranslate: %llu segments read, %llu generated this run\n",
                     (unsigned long long)st->segments, (unsigned long long)r->generated);
         }
     }
@@ -553,31 +555,34 @@ sa_status sa_bt_run(sa_engine *e, const sa_tokenizer *tok, const sa_chat_templat
     char *spath = o->stats_path ? sa_strdup(o->stats_path) : sa_stage_stats_beside(o->out_path);
     bt_run r = {.o = o};
     sa_status s = SA_OK;
+    const bool rank0 = sa_dist_rank(o->dist) == 0;
     if (!jpath || !rpath || !spath) s = sa_err_set(err, SA_ERR_NOMEM, "out of memory");
     sa_journal_opts jo = sa_journal_default_opts();
     jo.on_bad = on_bad_line;
     jo.ctx = o->progress;
-    if (!s) s = sa_journal_open(&r.j, jpath, &jo, err);
+    s = sa_dist_agree(o->dist, s, err); /* the open is collective */
+    if (!s) s = sa_shard_open(&r.j, o->dist, jpath, &jo, err);
     bool opened = !s;
-    if (!s) s = check_settings(jpath, t, o, sa_journal_count(&r.j) > 0, err);
-    if (s && opened) sa_journal_close(&r.j, NULL);
+    if (!s && rank0) s = check_settings(jpath, t, o, sa_shard_done_before(&r.j) > 0, err);
+    if (opened) s = sa_dist_agree(o->dist, s, err);
+    if (s && opened) sa_shard_close(&r.j);
     if (!s) {
-        st->resumed = sa_journal_count(&r.j);
+        st->resumed = sa_shard_done_before(&r.j);
         double t0 = now_s();
         s = generate_all(e, tok, t, &r, st, err);
         st->gen_seconds = now_s() - t0;
-        st->generated = r.generated;
-        st->gen_tokens = r.tokens;
-        st->pairs_per_s = st->gen_seconds > 0 ? (double)r.generated / st->gen_seconds : 0;
-        sa_err ce = {0};
-        sa_status cs = sa_journal_close(&r.j, &ce);
-        if (!s && cs) {
-            s = cs;
-            if (err) *err = ce;
-        }
+        s = sa_shard_finish(&r.j, s, NULL, 0, err); /* rank 0 folds every rank's results into the journal */
+        double sums[2] = {(double)r.generated, (double)r.tokens};
+        int64_t slowest = (int64_t)(st->gen_seconds * 1e6);
+        if (!s) s = sa_dist_allreduce_f64(o->dist, sums, 2, err);
+        if (!s) s = sa_dist_allreduce_max_i64(o->dist, &slowest, 1, err);
+        st->generated = (uint64_t)sums[0];
+        st->gen_tokens = (uint64_t)sums[1];
+        st->gen_seconds = (double)slowest * 1e-6;
+        st->pairs_per_s = st->gen_seconds > 0 ? (double)st->generated / st->gen_seconds : 0;
     }
-    if (!s) s = write_finals(o, jpath, rpath, spath, st, err);
-    if (!s && o->progress) {
+    if (!s && rank0) s = write_finals(o, jpath, rpath, spath, st, err);
+    if (!s && rank0 && o->progress) { /* rank 0 reports for the group */
         fprintf(o->progress, "backtranslate: %llu segments (%llu resumed, %llu generated, %.2f pairs/s), %llu accepted,",
                 (unsigned long long)st->segments, (unsigned long long)st->resumed,
                 (unsigned long long)st->generated, st->pairs_per_s, (unsigned long long)st->by_reason[0]);

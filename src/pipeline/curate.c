@@ -18,6 +18,7 @@
 #include "sa/fileio.h"
 #include "sa/hash.h"
 #include "sa/journal.h"
+#include "sa/shard.h"
 #include "sa/json.h"
 #include "sa/signal.h"
 
@@ -511,13 +512,13 @@ static sa_status write_stats(sa_curator *c, const char *out_path, const sa_curat
     return s;
 }
 
-static sa_status flush_chunk(sa_curator *c, sa_journal *j, sa_record *recs, size_t n, sa_curate_stats *st,
+static sa_status flush_chunk(sa_curator *c, sa_shard *j, sa_record *recs, size_t n, sa_curate_stats *st,
                              sa_err *err) {
     sa_status s = sa_curator_score(c, recs, n, err);
     for (size_t i = 0; i < n && !s; i++) {
         json_t *o = NULL;
         s = sa_record_to_json(&recs[i], &o, err);
-        if (!s) s = sa_journal_append(j, o, err);
+        if (!s) s = sa_shard_append(j, o, err);
         json_decref(o);
         if (!s) st->new_records++;
     }
@@ -531,9 +532,12 @@ sa_status sa_curate_file(sa_curator *c, const char *in_path, const char *out_pat
     sa_curate_stats st;
     memset(&st, 0, sizeof st);
     double t0 = now_s();
-    sa_journal j;
+    sa_shard j;
     memset(&j, 0, sizeof j);
     sa_journal_opts jo = sa_journal_default_opts();
+    const sa_dist *dist = c->o.dist;
+    const bool rank0 = sa_dist_rank(dist) == 0;
+    json_t *order = json_array(); /* rank 0 under MPI: the input's ids, in order, for the fold */
     sa_status s = SA_OK;
     const char *sl = strrchr(out_path, '/');
     if (sl && sl != out_path) { /* the output directory may be new */
@@ -541,20 +545,22 @@ sa_status sa_curate_file(sa_curator *c, const char *in_path, const char *out_pat
         s = dir ? sa_mkdir_p(dir, 0777, err) : sa_err_set(err, SA_ERR_NOMEM, "out of memory");
         free(dir);
     }
-    if (!s) s = sa_journal_open(&j, out_path, &jo, err);
-    if (s) return s;
-    st.done_before = sa_journal_count(&j);
+    /* every rank must reach the collective open, even after a failed mkdir */
+    s = sa_dist_agree(dist, s ? s : (order ? SA_OK : sa_err_set(err, SA_ERR_NOMEM, "out of memory")), err);
+    if (!s) s = sa_shard_open(&j, dist, out_path, &jo, err);
+    if (s) {
+        json_decref(order);
+        return s;
+    }
+    st.done_before = sa_shard_done_before(&j);
     sa_record_reader rd;
     sa_record_reader_opts ro = {.format = SA_RECORD_FORMAT_AUTO, .policy = SA_JSONL_SKIP, .on_bad = c->o.on_bad,
                                 .ctx = c->o.ctx, .source = "augmented"};
     s = sa_record_reader_open(&rd, in_path, &ro, err);
-    if (s) {
-        sa_journal_close(&j, NULL);
-        return s;
-    }
     size_t cap = (size_t)c->o.chunk, n = 0;
-    sa_record *recs = sa_calloc(cap, sizeof *recs);
-    if (!recs) s = sa_err_set(err, SA_ERR_NOMEM, "out of memory");
+    bool reading = !s;
+    sa_record *recs = s ? NULL : sa_calloc(cap, sizeof *recs);
+    if (!s && !recs) s = sa_err_set(err, SA_ERR_NOMEM, "out of memory");
     sa_record rec;
     sa_record_init(&rec);
     for (size_t i = 0; i < cap && recs; i++) sa_record_init(&recs[i]);
@@ -566,9 +572,11 @@ sa_status sa_curate_file(sa_curator *c, const char *in_path, const char *out_pat
         }
         if (s) break;
         if (!rec.id && (s = sa_record_set_id(&rec, err))) break;
+        if ((j.size > 1 || j.reorder) && rank0) json_array_append_new(order, json_string(rec.id));
+        if (!sa_shard_mine(&j, rec.id)) continue; /* another rank's record */
         bool dup = false;
         for (size_t i = 0; i < n && !dup; i++) dup = strcmp(recs[i].id, rec.id) == 0;
-        if (dup || sa_journal_has(&j, rec.id)) { /* an earlier run, or repeated in this input */
+        if (dup || sa_shard_has(&j, rec.id)) { /* an earlier run, or repeated in this input */
             st.skipped++;
             continue;
         }
@@ -584,18 +592,24 @@ sa_status sa_curate_file(sa_curator *c, const char *in_path, const char *out_pat
         for (size_t i = 0; i < n; i++) sa_record_free(&recs[i]);
     sa_record_free(&rec);
     free(recs);
-    st.bad_input = sa_record_reader_bad(&rd);
-    sa_record_reader_close(&rd);
-    sa_err cerr = {0};
-    sa_status cs = sa_journal_close(&j, &cerr);
-    if (!s && cs) {
-        s = cs;
-        if (err) *err = cerr;
+    if (reading) {
+        st.bad_input = sa_record_reader_bad(&rd);
+        sa_record_reader_close(&rd);
     }
+    /* the fold puts every rank's records into out_path in input order */
+    size_t n_order = json_array_size(order);
+    const char **ids = n_order ? sa_calloc(n_order, sizeof *ids) : NULL;
+    for (size_t i = 0; ids && i < n_order; i++) ids[i] = json_string_value(json_array_get(order, i));
+    s = sa_shard_finish(&j, s, ids, ids ? n_order : 0, err);
+    free(ids);
+    json_decref(order);
+    double sums[2] = {(double)st.new_records, (double)st.skipped};
+    if (!s) s = sa_dist_allreduce_f64(dist, sums, 2, err);
+    st.new_records = (uint64_t)sums[0], st.skipped = (uint64_t)sums[1];
     st.seconds = now_s() - t0;
     st.pairs_per_s = st.seconds > 0 ? st.new_records / st.seconds : 0;
-    if (!s) s = summarize(c, out_path, selected_path, &st, err);
-    if (!s) s = write_stats(c, out_path, &st, err);
+    if (!s && rank0) s = summarize(c, out_path, selected_path, &st, err);
+    if (!s && rank0) s = write_stats(c, out_path, &st, err);
     if (st_out) *st_out = st;
     return s;
 }

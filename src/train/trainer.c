@@ -1,5 +1,6 @@
 /* trainer.c — the fine-tuning loop (see trainer.h): set-up, data, steps with
- * gradient accumulation, evaluation, checkpoints, resume and export. */
+ * gradient accumulation (data-parallel over sa_dist ranks), evaluation,
+ * checkpoints, resume and export. */
 #include "sa/trainer.h"
 
 #include <inttypes.h>
@@ -19,6 +20,7 @@
 #include "sa/model_train.h"
 #include "sa/progress.h"
 #include "sa/signal.h"
+#include "sa/thread.h"
 #include "sa/tokenizer.h"
 #include "train_internal.h"
 
@@ -60,7 +62,12 @@ typedef struct run {
     size_t n_train, n_eval;
     sa_sft_batches plan; /* of plan_epoch */
     int64_t plan_epoch;
-    int32_t *tokens, *targets; /* [grad_accum][B * seq_len] */
+    int rank, size;            /* of o->dist */
+    int32_t Bl;                /* rows per micro-batch on this rank (B, or a share of it) */
+    uint32_t *lidx;            /* [Bl]: this rank's rows of a micro-batch */
+    float *slots;              /* deterministic mode: [grad_accum][n_params] */
+    double *mb_loss;           /* deterministic mode: [grad_accum] loss sums */
+    int32_t *tokens, *targets; /* [grad_accum][Bl * seq_len] */
     uint8_t *mask;
     int32_t *Ts;
     int64_t *nloss;
@@ -148,7 +155,7 @@ static sa_status write_config(run *r, int64_t total_steps, sa_err *err) {
     json_object_set_new(full, "export_gguf", json_boolean(r->o->export_gguf));
     char *pretty = json_dumps(full, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (!s && !pretty) s = sa_err_set(err, SA_ERR_NOMEM, "train: out of memory");
-    if (!s) {
+    if (!s && r->rank == 0) {
         if (r->o->quiet) /* the file has it all; one line keeps a loop's log readable */
             SA_LOG_INFO(&r->log, "configuration: %s", opath(r, "train_config.json"));
         else
@@ -246,9 +253,22 @@ static sa_status setup_trainable(run *r, sa_err *err) {
         r->params = r->m->storage, r->grads = r->g->storage, r->n_params = r->m->storage_floats;
     }
     if ((s = sa_adamw_init(&r->opt, r->n_params, o->adamw, err))) return s;
-    if ((s = sa_train_acts_init(&r->acts, &r->m->cfg, r->lora_on ? &r->lora.cfg : NULL, o->batch, o->seq_len - 1, err)))
+    /* default data-parallel mode splits each micro-batch's rows across ranks */
+    r->Bl = o->deterministic || r->size == 1 ? o->batch : (o->batch + r->size - 1) / r->size;
+    if ((s = sa_train_acts_init(&r->acts, &r->m->cfg, r->lora_on ? &r->lora.cfg : NULL, r->Bl, o->seq_len - 1, err)))
         return s;
-    size_t per = (size_t)o->batch * (size_t)(o->seq_len - 1), G = (size_t)o->grad_accum;
+    size_t per = (size_t)r->Bl * (size_t)(o->seq_len - 1), G = (size_t)o->grad_accum;
+    r->lidx = sa_malloc_array((size_t)r->Bl, sizeof(uint32_t));
+    if (!r->lidx) return sa_err_set(err, SA_ERR_NOMEM, "train: batch buffers");
+    if (o->deterministic) {
+        if (r->n_params && G > SIZE_MAX / sizeof(float) / r->n_params)
+            return sa_err_set(err, SA_ERR_NOMEM, "train: deterministic gradient slots overflow");
+        r->slots = sa_malloc_array(G * r->n_params, sizeof(float));
+        r->mb_loss = sa_malloc_array(G, sizeof(double));
+        if (!r->slots || !r->mb_loss)
+            return sa_err_set(err, SA_ERR_NOMEM, "train: deterministic mode needs %zu gradient copies (%zu floats each)",
+                              G, r->n_params);
+    }
     r->tokens = sa_malloc_array(per * G, sizeof(int32_t));
     r->targets = sa_malloc_array(per * G, sizeof(int32_t));
     r->mask = sa_malloc_array(per * G, 1);
@@ -270,7 +290,7 @@ static sa_status plan_for(run *r, int64_t epoch, sa_err *err) {
 }
 
 static sa_train_args step_args(run *r, size_t j, bool backward) {
-    size_t per = (size_t)r->o->batch * (size_t)(r->o->seq_len - 1);
+    size_t per = (size_t)r->Bl * (size_t)(r->o->seq_len - 1);
     return (sa_train_args){.tokens = r->tokens + j * per, .targets = r->targets + j * per, .mask = r->mask + j * per,
                            .T = r->Ts[j], .backward = backward, .grads = backward ? r->g : NULL,
                            .lora = r->lora_on ? &r->lora : NULL, .lora_grads = backward && r->lora_on ? &r->lgrad : NULL};
@@ -282,10 +302,10 @@ static sa_status evaluate(run *r, double *loss_out, int64_t *tokens_out, sa_err 
     *tokens_out = 0;
     if (r->n_eval == 0) return SA_OK;
     sa_sft_batches bt = {0};
-    sa_status s = sa_sft_plan_epoch(&r->data, r->eval_idx, r->n_eval, r->o->batch, r->o->seed, 0, true, &bt, err);
+    sa_status s = sa_sft_plan_epoch(&r->data, r->eval_idx, r->n_eval, r->Bl, r->o->seed, 0, true, &bt, err);
     double sum = 0;
     int64_t n = 0;
-    for (int64_t i = 0; !s && i < bt.n_batches; i++) {
+    for (int64_t i = r->rank; !s && i < bt.n_batches; i += r->size) { /* batch i on rank i mod size */
         sa_sft_batch_fill(&r->data, bt.idx + i * bt.B, bt.B, r->o->seq_len - 1, r->tokens, r->targets, r->mask, &r->Ts[0],
                           &r->nloss[0]);
         if (r->nloss[0] == 0) continue;
@@ -296,12 +316,16 @@ static sa_status evaluate(run *r, double *loss_out, int64_t *tokens_out, sa_err 
         sum += (double)l * (double)c, n += c;
     }
     sa_sft_batches_free(&bt);
+    double tot[2] = {sum, (double)n};
+    if (!s) s = sa_dist_allreduce_f64(r->o->dist, tot, 2, err);
+    sum = tot[0], n = (int64_t)tot[1];
     if (!s && n) *loss_out = sum / (double)n, *tokens_out = n;
     return s;
 }
 
 static void log_metrics(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_metrics(run *r, const char *fmt, ...) {
+    if (!r->metrics) return; /* ranks other than 0 */
     va_list ap;
     va_start(ap, fmt);
     vfprintf(r->metrics, fmt, ap);
@@ -322,6 +346,122 @@ static sa_status export_all(run *r, sa_err *err) {
     return s;
 }
 
+/* Real (non-padding) tokens of a planned micro-batch row set, for tokens/s. */
+static int64_t real_rows(const run *r, const uint32_t *idx, int32_t B) {
+    int64_t rows = 0, maxT = r->o->seq_len - 1;
+    for (int32_t b = 0; b < B; b++)
+        if (idx[b] != SA_SFT_NONE) rows += r->data.ex[idx[b]].n - 1 < maxT ? r->data.ex[idx[b]].n - 1 : maxT;
+    return rows;
+}
+
+/* The planned rows of micro-batch j of a step. */
+static sa_status mb_rows(run *r, int64_t step, int64_t j, const uint32_t **rows, sa_err *err) {
+    const int64_t G = r->o->grad_accum, nb = (int64_t)((r->n_train + (size_t)r->o->batch - 1) / (size_t)r->o->batch);
+    int64_t mb = step * G + j;
+    sa_status s = plan_for(r, mb / nb, err);
+    *rows = s ? NULL : r->plan.idx + (mb % nb) * r->plan.B;
+    return s;
+}
+
+static sa_status mb_backward(run *r, int64_t step, int64_t j, int64_t denom, double *lsum, sa_err *err) {
+    sa_train_args a = step_args(r, (size_t)j, true);
+    a.dropout = r->o->dropout;
+    a.dropout_seed = sa_hash_mix(r->o->seed, (uint64_t)(step * r->o->grad_accum + j) + 1);
+    a.denom = denom;
+    float l;
+    int64_t c;
+    sa_status s = sa_model_train_step(r->m, &r->acts, &r->k, &a, &l, &c, err);
+    *lsum += (double)l * (double)c;
+    return s;
+}
+
+/* Default mode: every rank takes rows [rank*B/size, (rank+1)*B/size) of each
+ * micro-batch; gradients and loss sums are all-reduced. With one process
+ * this is plain gradient accumulation. */
+static sa_status step_grads_split(run *r, int64_t step, int64_t *n_step, int64_t *rows_step, double *lsum,
+                                  sa_err *err) {
+    const sa_train_opts *o = r->o;
+    const int64_t G = o->grad_accum;
+    size_t per = (size_t)r->Bl * (size_t)(o->seq_len - 1);
+    int64_t n_local = 0;
+    sa_status s = SA_OK;
+    for (int64_t j = 0; j < G && !s; j++) {
+        const uint32_t *rows;
+        if ((s = mb_rows(r, step, j, &rows, err))) break;
+        int32_t B = r->plan.B, lo = (int32_t)((int64_t)B * r->rank / r->size),
+                hi = (int32_t)((int64_t)B * (r->rank + 1) / r->size);
+        for (int32_t b = 0; b < r->Bl; b++) r->lidx[b] = lo + b < hi ? rows[lo + b] : SA_SFT_NONE;
+        sa_sft_batch_fill(&r->data, r->lidx, r->Bl, o->seq_len - 1, r->tokens + j * per, r->targets + j * per,
+                          r->mask + j * per, &r->Ts[j], &r->nloss[j]);
+        n_local += r->nloss[j];
+        *rows_step += real_rows(r, rows, B);
+    }
+    if (s) return s;
+    /* the loss is normalised by the response tokens of the whole global step */
+    double n_all = (double)n_local;
+    if ((s = sa_dist_allreduce_f64(o->dist, &n_all, 1, err))) return s;
+    *n_step = (int64_t)n_all;
+    memset(r->grads, 0, r->n_params * sizeof(float));
+    for (int64_t j = 0; j < G && *n_step && !s; j++)
+        if (r->nloss[j]) s = mb_backward(r, step, j, *n_step, lsum, err);
+    if (!s && r->size > 1 && *n_step) s = sa_dist_allreduce_f32(o->dist, r->grads, r->n_params, err);
+    if (!s) s = sa_dist_allreduce_f64(o->dist, lsum, 1, err);
+    return s;
+}
+
+/* Deterministic mode (trainer.h): micro-batch j belongs to rank
+ * floor(j*size/G), its gradient goes alone into slot j, the slots are
+ * all-reduced (one non-zero contributor per element: exact) and summed in
+ * the order j = 0, 1, ... on every rank. */
+static sa_status step_grads_fixed(run *r, int64_t step, int64_t *n_step, int64_t *rows_step, double *lsum,
+                                  sa_err *err) {
+    const sa_train_opts *o = r->o;
+    const int64_t G = o->grad_accum;
+    const size_t P = r->n_params, per = (size_t)r->Bl * (size_t)(o->seq_len - 1);
+    sa_status s = SA_OK;
+    for (int64_t j = 0; j < G && !s; j++) { /* every rank fills every micro-batch: n_step is known to all */
+        const uint32_t *rows;
+        if ((s = mb_rows(r, step, j, &rows, err))) break;
+        sa_sft_batch_fill(&r->data, rows, r->plan.B, o->seq_len - 1, r->tokens + j * per, r->targets + j * per,
+                          r->mask + j * per, &r->Ts[j], &r->nloss[j]);
+        *n_step += r->nloss[j];
+        *rows_step += real_rows(r, rows, r->plan.B);
+    }
+    if (s) return s;
+    memset(r->slots, 0, (size_t)G * P * sizeof(float));
+    for (int64_t j = 0; j < G; j++) r->mb_loss[j] = 0;
+    for (int64_t j = 0; j < G && *n_step && !s; j++) {
+        if (j * r->size / G != r->rank || !r->nloss[j]) continue;
+        memset(r->grads, 0, P * sizeof(float));
+        if ((s = mb_backward(r, step, j, *n_step, &r->mb_loss[j], err))) break;
+        float *slot = r->slots + (size_t)j * P;
+        for (size_t i = 0; i < P; i++) slot[i] = r->grads[i] == 0.0f ? 0.0f : r->grads[i]; /* -0 -> +0 */
+    }
+    if (!s && r->size > 1 && *n_step) s = sa_dist_allreduce_f32(o->dist, r->slots, (size_t)G * P, err);
+    if (!s) s = sa_dist_allreduce_f64(o->dist, r->mb_loss, (size_t)G, err);
+    if (s) return s;
+    memcpy(r->grads, r->slots, P * sizeof(float));
+    for (int64_t j = 1; j < G; j++) {
+        const float *slot = r->slots + (size_t)j * P;
+        for (size_t i = 0; i < P; i++) r->grads[i] += slot[i];
+    }
+    for (int64_t j = 0; j < G; j++) *lsum += r->mb_loss[j];
+    return SA_OK;
+}
+
+/* The data-parallel invariant, checked once at the end: every rank holds
+ * the same trainable bits (a hash compared through max(h) and max(~h)). */
+static sa_status check_same_weights(run *r, sa_err *err) {
+    uint64_t h = sa_hash64(r->params, r->n_params * sizeof(float), 0) >> 1; /* fits int64 */
+    int64_t v[2] = {(int64_t)h, -(int64_t)h};
+    sa_status s = sa_dist_allreduce_max_i64(r->o->dist, v, 2, err);
+    if (s) return s;
+    if (v[0] != (int64_t)h || -v[1] != (int64_t)h)
+        return sa_err_set(err, SA_ERR_INTERNAL, "train: the weights differ between ranks after the last step (a bug)");
+    SA_LOG_INFO(&r->log, "weights identical on all %d ranks (hash %016llx)", r->size, (unsigned long long)h);
+    return SA_OK;
+}
+
 static sa_status train_loop(run *r, sa_train_result *res, sa_err *err) {
     const sa_train_opts *o = r->o;
     const int64_t G = o->grad_accum, total = o->sched.total_steps;
@@ -333,14 +473,18 @@ static sa_status train_loop(run *r, sa_train_result *res, sa_err *err) {
         if (s) return s;
         if (found) {
             SA_LOG_INFO(&r->log, "resuming at step %" PRId64 " of %" PRId64, start, total);
-            if ((s = sa_metrics_truncate(opath(r, "metrics.jsonl"), start, err))) return s;
+            if (r->rank == 0 && (s = sa_metrics_truncate(opath(r, "metrics.jsonl"), start, err))) return s;
         }
-    } else if ((s = sa_metrics_truncate(opath(r, "metrics.jsonl"), -1, err))) {
+    } else if (r->rank == 0 && (s = sa_metrics_truncate(opath(r, "metrics.jsonl"), -1, err))) {
         return s;
     }
+    /* every rank has read the checkpoint before rank 0 may write the next one */
+    if ((s = sa_dist_barrier(o->dist, err))) return s;
     res->resumed_from = start;
-    r->metrics = fopen(opath(r, "metrics.jsonl"), "a");
-    if (!r->metrics) return sa_err_set(err, SA_ERR_IO, "%s: cannot open for appending", sa_strbuf_cstr(&r->path));
+    if (r->rank == 0) {
+        r->metrics = fopen(opath(r, "metrics.jsonl"), "a");
+        if (!r->metrics) return sa_err_set(err, SA_ERR_IO, "%s: cannot open for appending", sa_strbuf_cstr(&r->path));
+    }
     double el;
     int64_t et;
     if (start == 0) {
@@ -353,38 +497,17 @@ static sa_status train_loop(run *r, sa_train_result *res, sa_err *err) {
     }
     const int64_t nb = (int64_t)((r->n_train + (size_t)o->batch - 1) / (size_t)o->batch);
     sa_progress prog;
-    sa_progress_init(&prog, "train", (uint64_t)total, o->quiet ? NULL : (o->log ? o->log : stderr));
+    sa_progress_init(&prog, "train", (uint64_t)total, o->quiet || r->rank ? NULL : (o->log ? o->log : stderr));
     sa_progress_set(&prog, (uint64_t)start);
     double t0 = sa_progress_clock_monotonic(NULL), t_log = t0;
     int64_t rows_log = 0, rows_all = 0, done_here = 0;
     bool first = true;
     for (int64_t step = start; step < total; step++) {
         int64_t n_step = 0, rows_step = 0;
-        for (int64_t j = 0; j < G; j++) {
-            int64_t mb = step * G + j, epoch = mb / nb, bi = mb % nb;
-            if ((s = plan_for(r, epoch, err))) goto out;
-            size_t per = (size_t)o->batch * (size_t)(o->seq_len - 1);
-            sa_sft_batch_fill(&r->data, r->plan.idx + bi * r->plan.B, r->plan.B, o->seq_len - 1, r->tokens + j * per,
-                              r->targets + j * per, r->mask + j * per, &r->Ts[j], &r->nloss[j]);
-            n_step += r->nloss[j];
-            for (int32_t b = 0; b < r->plan.B; b++) { /* real (non-padding) rows */
-                uint32_t ex = r->plan.idx[bi * r->plan.B + b];
-                if (ex != SA_SFT_NONE) rows_step += r->data.ex[ex].n - 1 < r->Ts[j] ? r->data.ex[ex].n - 1 : r->Ts[j];
-            }
-        }
-        memset(r->grads, 0, r->n_params * sizeof(float));
         double lsum = 0;
-        for (int64_t j = 0; j < G && n_step; j++) {
-            if (!r->nloss[j]) continue;
-            sa_train_args a = step_args(r, (size_t)j, true);
-            a.dropout = o->dropout;
-            a.dropout_seed = sa_hash_mix(o->seed, (uint64_t)(step * G + j) + 1);
-            a.denom = n_step;
-            float l;
-            int64_t c;
-            if ((s = sa_model_train_step(r->m, &r->acts, &r->k, &a, &l, &c, err))) goto out;
-            lsum += (double)l * (double)c;
-        }
+        if ((s = o->deterministic ? step_grads_fixed(r, step, &n_step, &rows_step, &lsum, err)
+                                  : step_grads_split(r, step, &n_step, &rows_step, &lsum, err)))
+            goto out;
         float loss = n_step ? (float)(lsum / (double)n_step) : 0.0f, lr = sa_lr_at(&o->sched, step), norm = 0;
         if (n_step) { /* a step with nothing to learn leaves weights and moments alone */
             norm = sa_grad_clip(r->grads, r->n_params, o->clip);
@@ -420,8 +543,10 @@ static sa_status train_loop(run *r, sa_train_result *res, sa_err *err) {
                         total, loss, lr, norm, tps, evs);
             t_log = t, rows_log = 0;
         }
-        bool stop = (o->stop_after > 0 && done_here >= o->stop_after) || sa_signal_pending();
-        if (last || stop || (o->save_every > 0 && done % o->save_every == 0)) {
+        int64_t stop_v = (o->stop_after > 0 && done_here >= o->stop_after) || sa_signal_pending();
+        if ((s = sa_dist_allreduce_max_i64(o->dist, &stop_v, 1, err))) goto out; /* all ranks stop together */
+        bool stop = stop_v != 0;
+        if (r->rank == 0 && (last || stop || (o->save_every > 0 && done % o->save_every == 0))) {
             if ((s = sa_ckpt_save(o->out_dir, done, r->params, &r->opt, sa_strbuf_cstr(&r->config_json), err))) goto out;
         }
         if (stop && !last) {
@@ -431,6 +556,7 @@ static sa_status train_loop(run *r, sa_train_result *res, sa_err *err) {
         }
     }
     res->steps = total;
+    if (r->size > 1 && (s = check_same_weights(r, err))) goto out;
     double el_t = sa_progress_clock_monotonic(NULL) - t0;
     res->tokens_per_s = el_t > 0 ? (double)rows_all / el_t : 0;
 out:
@@ -455,11 +581,18 @@ sa_status sa_train_run(const sa_train_opts *o, sa_train_result *res, sa_err *err
     sa_log_init(&r.log, SA_LOG_LEVEL_INFO, o->log ? o->log : stderr);
     r.log.prefix = "train";
     r.lora_on = o->lora.rank > 0;
-    sa_kernels_init(&r.k, o->threads);
+    r.rank = sa_dist_rank(o->dist), r.size = sa_dist_size(o->dist);
+    if (r.rank) r.log.level = SA_LOG_LEVEL_WARN; /* rank 0 speaks for the group */
+    int threads = o->threads;
+    if (threads <= 0 && r.size > 1) { /* ranks share the node's CPUs unless told otherwise */
+        threads = sa_cpu_count() / r.size;
+        if (threads < 1) threads = 1;
+    }
+    sa_kernels_init(&r.k, threads);
     sa_status s = sa_mkdir_p(o->out_dir, 0755, err);
     if (!s) s = setup_model(&r, err);
     if (!s) s = setup_data(&r, err);
-    if (!s) s = write_data_stats(&r, err);
+    if (!s && r.rank == 0) s = write_data_stats(&r, err);
     if (!s) {
         int64_t nb = (int64_t)((r.n_train + (size_t)o->batch - 1) / (size_t)o->batch);
         oc.sched.total_steps = o->steps ? o->steps : (o->epochs * nb + o->grad_accum - 1) / o->grad_accum;
@@ -474,13 +607,17 @@ sa_status sa_train_run(const sa_train_opts *o, sa_train_result *res, sa_err *err
                             " steps of %d x %d sequences",
                     r.lora_on ? "LoRA" : "full", r.n_params, r.n_train, r.n_eval, oc.sched.total_steps, o->batch,
                     o->grad_accum);
+        if (r.size > 1)
+            SA_LOG_INFO(&r.log, "data-parallel over %d ranks (%s mode, %d threads each)", r.size,
+                        o->deterministic ? "deterministic" : "default", r.k.n_threads);
         s = train_loop(&r, res, err);
     }
-    if (!s) s = export_all(&r, err);
+    if (!s && r.rank == 0) s = export_all(&r, err);
     if (!s) SA_LOG_INFO(&r.log, "done: %s", opath(&r, "model"));
     if (r.metrics) fclose(r.metrics);
     sa_sft_batches_free(&r.plan);
     free(r.tokens), free(r.targets), free(r.mask), free(r.Ts), free(r.nloss);
+    free(r.lidx), free(r.slots), free(r.mb_loss);
     free(r.train_idx), free(r.eval_idx);
     sa_sft_data_free(&r.data);
     sa_train_acts_free(&r.acts);
