@@ -5,6 +5,7 @@
  * constraint and errors behave; scores equal a direct forward pass. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sa/alloc.h"
 #include "sa/engine.h"
@@ -313,10 +314,51 @@ static void test_score_and_probs(sa_test *t) {
     unload(&f);
 }
 
+/* A model whose vocabulary is padded beyond the tokenizer's (as Qwen2.5's
+ * is) never samples a padding id, even when those rows have the largest
+ * logits: here every real row of the output matrix is zero and the padding
+ * rows are random, so without the mask greedy decoding would pick one. */
+static void test_padded_vocab_masked(sa_test *t) {
+    fixture f;
+    if (!load(t, &f)) return;
+    sa_err err = {0};
+    sa_model_config cfg = f.m->cfg;
+    int32_t real = sa_tokenizer_vocab_size(f.tok);
+    cfg.vocab_size = real + 8;
+    cfg.tied_embeddings = false;
+    sa_model *pm = NULL;
+    SA_REQUIRE_OK(t, sa_model_alloc(&pm, &cfg, &err), &err);
+    sa_model_randomize(pm, 7, 0.5f);
+    memset(pm->w.output, 0, (size_t)real * (size_t)cfg.dim * sizeof(float));
+    sa_engine *e;
+    SA_REQUIRE_OK(t, sa_engine_local_new(&e, pm, f.tok, NULL, &err), &err);
+    sa_gen_request r[2] = {sa_gen_request_default(), sa_gen_request_default()};
+    r[0].id = 1;
+    r[0].prompt = "Once upon a time";
+    r[0].sampling = sa_sampling_greedy();
+    r[0].max_tokens = 12;
+    r[1] = r[0];
+    r[1].id = 2;
+    r[1].sampling.temperature = 1.0f;
+    r[1].seed = 3;
+    collected c = {0};
+    SA_REQUIRE_OK(t, sa_engine_generate(e, r, 2, collect, &c, &err), &err);
+    SA_CHECK_EQ_INT(t, c.n, 2);
+    for (int i = 0; i < c.n; i++) {
+        SA_CHECKF(t, c.finish[i] != SA_FINISH_ERROR, "request %d failed", i);
+        for (int32_t k = 0; k < c.ntok[i]; k++) SA_CHECKF(t, c.toks[i][k] < real, "sampled padding id %d", c.toks[i][k]);
+    }
+    collected_free(&c);
+    sa_engine_free(e);
+    sa_model_free(pm);
+    unload(&f);
+}
+
 static const sa_test_def tests[] = {
     {"greedy_equals_llama2c", test_greedy_equals_llama2c},
     {"batch_invariance", test_batch_invariance},
     {"stops_limits_constraints", test_stops_limits_constraints},
     {"score_and_probs", test_score_and_probs},
+    {"padded_vocab_masked", test_padded_vocab_masked},
 };
 SA_TEST_MAIN(tests)

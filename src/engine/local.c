@@ -41,6 +41,7 @@ typedef struct local_engine {
     slot *slots;
     sa_sampler sampler;
     float *scratch;       /* [vocab] logits copy for the sampler */
+    int32_t n_decodable;  /* ids the tokenizer knows: a model's padded rows beyond them are never sampled */
     sa_batch_row *rows;   /* [st.max_rows] */
     int32_t *row_slot;    /* [st.max_rows] */
     prefix_entry *prefix; /* [o.prefix_cache_entries] */
@@ -231,6 +232,7 @@ static long find_stop(const sa_gen_request *req, const sa_strbuf *text, size_t n
 static sa_status advance(local_engine *le, slot *s, const float *logits, sa_gen_callback cb, void *ctx) {
     const int32_t V = le->m->cfg.vocab_size;
     memcpy(le->scratch, logits, (size_t)V * sizeof(float));
+    for (int32_t i = le->n_decodable; i < V; i++) le->scratch[i] = -INFINITY; /* padding rows (Qwen2.5: 151,936 vs 151,665) */
     bool first = s->gen.n == 0;
     int32_t t = sa_sampler_sample(&le->sampler, &s->req->sampling, le->scratch, s->hist.ids, (int32_t)s->hist.n,
                                   first ? s->req->allowed_first : NULL, first ? s->req->n_allowed_first : 0, &s->rng);
@@ -550,6 +552,7 @@ sa_status sa_engine_local_new(sa_engine **out, const sa_model *m, const sa_token
         le->slots = calloc((size_t)o.n_slots, sizeof(slot));
         le->prefix = calloc((size_t)(o.prefix_cache_entries ? o.prefix_cache_entries : 1), sizeof(prefix_entry));
         le->scratch = sa_malloc_array((size_t)m->cfg.vocab_size, sizeof(float));
+        le->n_decodable = sa_tokenizer_vocab_size(tok);
         le->rows = sa_malloc_array((size_t)max_rows, sizeof(sa_batch_row));
         le->row_slot = sa_malloc_array((size_t)max_rows, sizeof(int32_t));
         if (!le->slots || !le->prefix || !le->scratch || !le->rows || !le->row_slot)
