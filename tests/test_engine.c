@@ -113,9 +113,12 @@ static void test_batch_invariance(sa_test *t) {
     if (!load(t, &f)) return;
     sa_err err = {0};
     enum { N = 32 };
-    char prompts[N][256];
+    char prompts[N][512];
     sa_gen_request reqs[N];
-    const char *shared = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. ";
+    /* longer than one SA_ENGINE_SCORE_BLOCK (64 tokens): only whole blocks are reused */
+    const char *shared = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+                         "Her friend Tom had a big red ball and a small dog. Every day they ran to the tree by the "
+                         "pond and looked at the fish. The sun was warm and the birds sang in the sky. ";
     for (int i = 0; i < N; i++) {
         if (i % 2 == 0) snprintf(prompts[i], sizeof prompts[i], "%sOne day, %s", shared, i % 4 ? "she saw" : "a dog");
         else snprintf(prompts[i], sizeof prompts[i], "Tom had %d red %s.", i, i % 3 ? "balls" : "cars");
@@ -137,8 +140,9 @@ static void test_batch_invariance(sa_test *t) {
     for (int i = 0; i < N; i++) SA_REQUIRE_OK(t, sa_engine_generate(e1, &reqs[i], 1, collect, &alone, &err), &err);
     sa_engine_free(e1);
     /* together: 32 slots, prefix cache, 2 threads; and 5 slots (continuous batching) */
-    int configs[2][3] = {{32, 4, 2}, {5, 2, 1}};
-    for (int cfg = 0; cfg < 2; cfg++) {
+    /* 24 slots: decode steps of more than SA_SMALL_M rows, which sgemm would round differently */
+    int configs[3][3] = {{32, 4, 2}, {5, 2, 1}, {24, 4, 1}};
+    for (int cfg = 0; cfg < 3; cfg++) {
         sa_engine_local_opts o = sa_engine_local_defaults();
         o.n_slots = configs[cfg][0];
         o.prefix_cache_entries = configs[cfg][1];
@@ -354,9 +358,75 @@ static void test_padded_vocab_masked(sa_test *t) {
     unload(&f);
 }
 
+/* The same with a random model whose next-token distribution is nearly
+ * flat: with top-p, sampling sorts tokens by probability, so the last bit
+ * of any logit reorders them and changes the token drawn. Any dependence
+ * of a row's bits on what shares its forward call (sgemm vs per-row
+ * kernels, how a prompt is split, a reused prefix) shows up here. */
+static void test_batch_invariance_bits(sa_test *t) {
+    fixture f;
+    if (!load(t, &f)) return;
+    sa_err err = {0};
+    sa_model *rm = NULL;
+    sa_model_config cfg = f.m->cfg;
+    SA_REQUIRE_OK(t, sa_model_alloc(&rm, &cfg, &err), &err);
+    sa_model_randomize(rm, 11, 0.02f);
+    enum { N = 32 };
+    char prompts[N][512];
+    sa_gen_request reqs[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(prompts[i], sizeof prompts[i],
+                 "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. Her "
+                 "friend Tom had a big red ball and a small dog. Every day they ran to the tree by the pond. %d %s",
+                 i, i % 2 ? "Then" : "One day she saw");
+        reqs[i] = sa_gen_request_default();
+        reqs[i].id = 500 + (uint64_t)i;
+        reqs[i].prompt = prompts[i];
+        reqs[i].max_tokens = 64;
+        reqs[i].seed = 3;
+        reqs[i].sampling.temperature = 1.0f;
+        reqs[i].sampling.top_p = 0.9f;
+    }
+    collected alone = {0};
+    sa_engine_local_opts o1 = sa_engine_local_defaults();
+    o1.n_slots = 1;
+    o1.n_threads = 1;
+    o1.prefix_cache_entries = 0;
+    sa_engine *e1;
+    SA_REQUIRE_OK(t, sa_engine_local_new(&e1, rm, f.tok, &o1, &err), &err);
+    for (int i = 0; i < N; i++) SA_REQUIRE_OK(t, sa_engine_generate(e1, &reqs[i], 1, collect, &alone, &err), &err);
+    sa_engine_free(e1);
+    int configs[3][2] = {{32, 4}, {5, 2}, {2, 1}}; /* slots, cache entries */
+    for (int c = 0; c < 3; c++) {
+        sa_engine_local_opts o = sa_engine_local_defaults();
+        o.n_slots = configs[c][0];
+        o.prefix_cache_entries = configs[c][1];
+        o.n_threads = 1;
+        sa_engine *e;
+        SA_REQUIRE_OK(t, sa_engine_local_new(&e, rm, f.tok, &o, &err), &err);
+        collected all = {0};
+        SA_REQUIRE_OK(t, sa_engine_generate(e, reqs, N, collect, &all, &err), &err);
+        int same = 0, reused = 0;
+        for (int i = 0; i < N; i++) {
+            int a = find_id(&alone, reqs[i].id), b = find_id(&all, reqs[i].id);
+            SA_REQUIRE(t, a >= 0 && b >= 0);
+            same += alone.ntok[a] == all.ntok[b] && memcmp(alone.toks[a], all.toks[b], (size_t)all.ntok[b] * 4) == 0;
+            reused += all.cached[b] > 0;
+        }
+        SA_CHECKF(t, same == N, "config %d: %d of %d sampled outputs equal their run alone", c, same, N);
+        SA_CHECKF(t, reused >= N / 2, "config %d: only %d requests reused a cached prefix", c, reused);
+        collected_free(&all);
+        sa_engine_free(e);
+    }
+    collected_free(&alone);
+    sa_model_free(rm);
+    unload(&f);
+}
+
 static const sa_test_def tests[] = {
     {"greedy_equals_llama2c", test_greedy_equals_llama2c},
     {"batch_invariance", test_batch_invariance},
+    {"batch_invariance_bits", test_batch_invariance_bits},
     {"stops_limits_constraints", test_stops_limits_constraints},
     {"score_and_probs", test_score_and_probs},
     {"padded_vocab_masked", test_padded_vocab_masked},

@@ -132,7 +132,7 @@ static void test_batched_and_chunked_agree(sa_test *t) {
     SA_REQUIRE_OK(t, sa_kv_cache_init(&kv[1], &m->cfg, 64, &e), &e);
     sa_batch_row rows[80];
     for (int s = 0; s < 2; s++)
-        for (int32_t i = 0; i < N; i++) rows[s * N + i] = (sa_batch_row){toks[s][i], i, &kv[s], true};
+        for (int32_t i = 0; i < N; i++) rows[s * N + i] = (sa_batch_row){toks[s][i], i, &kv[s], true, false};
     SA_REQUIRE_OK(t, sa_model_forward(m, &st, &k, rows, 2 * N, &e), &e);
     double maxd = 0;
     for (size_t i = 0; i < (size_t)2 * N * V; i++) maxd = fmax(maxd, fabs((double)st.logits[i] - ref[i]));
@@ -153,7 +153,7 @@ static void test_batched_and_chunked_agree(sa_test *t) {
     sa_batch_row bad = {V, 0, &kv[0], true};
     SA_CHECK_EQ_INT(t, sa_model_forward(m, &st8, &k, &bad, 1, &e), SA_ERR_RANGE);
     SA_CHECK(t, strstr(e.msg, "outside the vocabulary") != NULL);
-    bad = (sa_batch_row){1, 64, &kv[0], true};
+    bad = (sa_batch_row){1, 64, &kv[0], true, false};
     SA_CHECK_EQ_INT(t, sa_model_forward(m, &st8, &k, &bad, 1, &e), SA_ERR_RANGE);
     sa_kv_cache_free(&kv[0]);
     sa_kv_cache_free(&kv[1]);

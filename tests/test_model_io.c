@@ -21,7 +21,7 @@ static float *logits_of(sa_test *t, const sa_model *m) {
         return NULL;
     }
     sa_batch_row rows[12];
-    for (int32_t i = 0; i < N; i++) rows[i] = (sa_batch_row){(i * 7 + 3) % V, i, &kv, true};
+    for (int32_t i = 0; i < N; i++) rows[i] = (sa_batch_row){(i * 7 + 3) % V, i, &kv, true, false};
     sa_kernels k;
     sa_kernels_init(&k, 1);
     float *out = NULL;

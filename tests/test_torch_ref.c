@@ -43,7 +43,7 @@ static void test_logits_match_pytorch(sa_test *t) {
         SA_REQUIRE_OK(t, sa_model_state_init(&st, &cfg, T, 64, &e), &e);
         SA_REQUIRE_OK(t, sa_kv_cache_init(&kv, &cfg, 64, &e), &e);
         sa_batch_row rows[64];
-        for (int32_t i = 0; i < T; i++) rows[i] = (sa_batch_row){toks[i], i, &kv, true};
+        for (int32_t i = 0; i < T; i++) rows[i] = (sa_batch_row){toks[i], i, &kv, true, false};
         sa_kernels k;
         sa_kernels_init(&k, 2);
         SA_REQUIRE_OK(t, sa_model_forward(m, &st, &k, rows, T, &e), &e);

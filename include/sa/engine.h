@@ -7,12 +7,21 @@
  *   score     log-probabilities of a continuation after a prompt, and the
  *             probabilities of given candidate tokens after a prompt.
  * Implementations: local (this process's CPU model: continuous batching over
- * slots, shared-prefix KV reuse, per-request seeded sampling); an HTTP
- * client for OpenAI-compatible servers comes later behind the same calls.
+ * slots, shared-prefix KV reuse, per-request seeded sampling) and HTTP
+ * (engine_http.h: OpenAI-compatible servers).
  *
- * Determinism: request r samples with an RNG split from (r.seed, r.id), so
- * its tokens do not depend on which other requests share the batch, on the
- * order they finish, or on the thread count.
+ * Determinism: request r samples with an RNG split from (r.seed, r.id), and
+ * the local engine computes every row so that its bits do not depend on
+ * what else shares the forward call: prompts are prefilled in blocks of
+ * SA_ENGINE_SCORE_BLOCK positions aligned to the prompt start (each its own
+ * attention run, only whole cached blocks reused) with sgemm, and decode
+ * steps with per-row matmuls whatever the number of slots (kernels.h,
+ * sa_matmul_path). So a request's tokens, sampled or greedy, do not depend
+ * on which other requests share the batch, on the slot count, on what the
+ * prefix cache held or on the order requests finish; with the same thread
+ * count they are the same bits in every run (tests/test_engine.c checks
+ * sampled outputs on a near-flat model, where one flipped bit reorders the
+ * top-p candidates).
  * Scores and next-token probabilities are bit-reproducible for a given
  * thread count: the local engine computes a scored sequence in blocks of
  * SA_ENGINE_SCORE_BLOCK positions aligned to the sequence start and reuses

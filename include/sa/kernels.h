@@ -37,9 +37,18 @@
 extern "C" {
 #endif
 
+/* How sa_matmul_fwd computes its rows. AUTO picks by the row count M (a
+ * GEMV for 1 row, per-row dot products up to SA_SMALL_M rows, sgemm above),
+ * so one row's result can differ in the last bits between calls of
+ * different sizes. The two fixed paths give every row the same bits
+ * whatever else is in the call: ROWWISE (per-row dot products: decode
+ * steps) and GEMM (sgemm for any M: prompt blocks). */
+typedef enum sa_matmul_path { SA_MATMUL_AUTO = 0, SA_MATMUL_ROWWISE, SA_MATMUL_GEMM } sa_matmul_path;
+
 typedef struct sa_kernels {
-    int n_threads;  /* threads for OpenMP regions and OpenBLAS (>= 1) */
-    bool reference; /* true: run the naive reference implementations */
+    int n_threads;       /* threads for OpenMP regions and OpenBLAS (>= 1) */
+    bool reference;      /* true: run the naive reference implementations */
+    sa_matmul_path path; /* sa_matmul_fwd's kernel choice (AUTO after init) */
 } sa_kernels;
 
 /* n_threads <= 0 means all online CPUs. */

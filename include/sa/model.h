@@ -189,6 +189,12 @@ typedef struct sa_batch_row {
     int32_t pos;
     sa_kv_cache *kv;
     bool want_logits;
+    /* Attention runs over each stretch of consecutive positions of one
+     * sequence in one call, and a long run takes another kernel (sgemm)
+     * than a short one, with other rounding. run_start cuts a run here, so
+     * a caller that always groups positions the same way (the engine's
+     * fixed blocks) gets the same bits whatever else shares the call. */
+    bool run_start;
 } sa_batch_row;
 
 /* Run the model over n rows. Logits of row r (if wanted) are written to

@@ -44,8 +44,11 @@ sa_status sa_bench_generate(const sa_model *m, const sa_bench_gen_opts *o, sa_be
     if (o->prefill_len > ctx) ctx = o->prefill_len;
     if (ctx > c->max_seq_len)
         return sa_err_set(err, SA_ERR_INVALID_ARG, "bench: %d positions exceed the model's %d", ctx, c->max_seq_len);
-    sa_kernels k;
+    sa_kernels k, kd; /* as the engine runs them: prompts with sgemm, decode steps row by row */
     sa_kernels_init(&k, o->n_threads);
+    k.path = SA_MATMUL_GEMM;
+    kd = k;
+    kd.path = SA_MATMUL_ROWWISE;
     int32_t rows_cap = o->batch > o->prefill_len ? o->batch : o->prefill_len;
     if (rows_cap < o->prompt_len) rows_cap = o->prompt_len;
     sa_model_state st;
@@ -67,7 +70,7 @@ sa_status sa_bench_generate(const sa_model *m, const sa_bench_gen_opts *o, sa_be
     if (o->prefill_len > 0) {
         for (int32_t rep = 0; rep < o->repeats && !s; rep++) {
             for (int32_t i = 0; i < o->prefill_len; i++)
-                rows[i] = (sa_batch_row){(int32_t)sa_rng_below(&rng, (uint64_t)c->vocab_size), i, &kv[0], i == o->prefill_len - 1};
+                rows[i] = (sa_batch_row){(int32_t)sa_rng_below(&rng, (uint64_t)c->vocab_size), i, &kv[0], i == o->prefill_len - 1, false};
             double t0 = sa_progress_clock_monotonic(NULL);
             s = sa_model_forward(m, &st, &k, rows, o->prefill_len, err);
             times[rep] = sa_progress_clock_monotonic(NULL) - t0;
@@ -80,14 +83,14 @@ sa_status sa_bench_generate(const sa_model *m, const sa_bench_gen_opts *o, sa_be
     for (int32_t rep = 0; rep < o->repeats && !s; rep++) {
         for (int32_t b = 0; b < o->batch && !s; b++) {
             for (int32_t i = 0; i < o->prompt_len; i++)
-                rows[i] = (sa_batch_row){(int32_t)sa_rng_below(&rng, (uint64_t)c->vocab_size), i, &kv[b], i == o->prompt_len - 1};
+                rows[i] = (sa_batch_row){(int32_t)sa_rng_below(&rng, (uint64_t)c->vocab_size), i, &kv[b], i == o->prompt_len - 1, false};
             s = sa_model_forward(m, &st, &k, rows, o->prompt_len, err);
             toks[b] = argmax(st.logits, c->vocab_size);
         }
         double t0 = sa_progress_clock_monotonic(NULL);
         for (int32_t step = 0; step < o->new_tokens && !s; step++) {
-            for (int32_t b = 0; b < o->batch; b++) rows[b] = (sa_batch_row){toks[b], o->prompt_len + step, &kv[b], true};
-            s = sa_model_forward(m, &st, &k, rows, o->batch, err);
+            for (int32_t b = 0; b < o->batch; b++) rows[b] = (sa_batch_row){toks[b], o->prompt_len + step, &kv[b], true, false};
+            s = sa_model_forward(m, &st, &kd, rows, o->batch, err);
             for (int32_t b = 0; b < o->batch && !s; b++)
                 toks[b] = argmax(st.logits + (size_t)b * c->vocab_size, c->vocab_size);
         }

@@ -36,7 +36,9 @@ typedef struct local_engine {
     const sa_model *m;
     const sa_tokenizer *tok;
     sa_engine_local_opts o;
-    sa_kernels k;
+    sa_kernels k;         /* scoring (blocks of SA_ENGINE_SCORE_BLOCK, the matmul path by size) */
+    sa_kernels k_decode;  /* generation: decode rows, per-row matmuls */
+    sa_kernels k_prefill; /* generation: prompt blocks, sgemm */
     sa_model_state st;
     slot *slots;
     sa_sampler sampler;
@@ -64,6 +66,12 @@ static int32_t lcp(const int32_t *a, int32_t na, const int32_t *b, int32_t nb) {
 }
 
 /* Reuse the longest cached prefix of toks[0..limit) into kv; returns its length. */
+/* Positions are computed in blocks of this many, aligned to the sequence
+ * start, in prompts and scored sequences alike (engine.h). */
+static int32_t score_block(const local_engine *le) {
+    return SA_ENGINE_SCORE_BLOCK < le->st.max_rows ? SA_ENGINE_SCORE_BLOCK : le->st.max_rows;
+}
+
 static int32_t prefix_reuse(local_engine *le, const int32_t *toks, int32_t limit, sa_kv_cache *kv) {
     int32_t best = 0, bi = -1;
     for (int32_t i = 0; i < le->o.prefix_cache_entries; i++) {
@@ -182,8 +190,10 @@ static sa_status start_request(local_engine *le, slot *s, const sa_gen_request *
     if (req->max_tokens <= 0) return deliver(le, s, SA_FINISH_LENGTH, NULL, cb, ctx);
     for (size_t i = 0; i < s->prompt.n; i++)
         if (sa_tokens_push(&s->hist, s->prompt.ids[i])) return deliver(le, s, SA_FINISH_ERROR, "out of memory", cb, ctx);
-    /* at least the last prompt token is always computed: its logits pick the first new token */
+    /* at least the last prompt token is always computed: its logits pick the
+     * first new token; only whole blocks are reused (see the prefill) */
     int32_t reuse = prefix_reuse(le, s->prompt.ids, (int32_t)s->prompt.n - 1, &s->kv);
+    reuse -= reuse % score_block(le);
     s->n_prefilled = s->n_cached = reuse;
     s->may_cache = reuse < (int32_t)s->prompt.n - 1;
     le->stats.prompt_tokens += s->prompt.n;
@@ -259,12 +269,31 @@ static sa_status advance(local_engine *le, slot *s, const float *logits, sa_gen_
     return SA_OK;
 }
 
+/* Forward le->rows[0..nr) with kernels k, then consume every row that
+ * wanted logits: cache a just-prefilled prompt, pick its next token. */
+static sa_status run_rows(local_engine *le, int32_t nr, const sa_kernels *k, sa_gen_callback cb, void *ctx, sa_err *err) {
+    const int32_t V = le->m->cfg.vocab_size;
+    sa_status s = sa_model_forward(le->m, &le->st, k, le->rows, nr, err);
+    if (s) return s;
+    le->stats.forward_calls++;
+    for (int32_t r = 0; r < nr; r++) {
+        if (!le->rows[r].want_logits) continue;
+        slot *sl = &le->slots[le->row_slot[r]];
+        if (sl->may_cache && sl->gen.n == 0) {
+            prefix_insert(le, sl->prompt.ids, (int32_t)sl->prompt.n, &sl->kv);
+            sl->may_cache = false;
+        }
+        if ((s = advance(le, sl, le->st.logits + (int64_t)r * V, cb, ctx)))
+            return sa_err_set(err, s, "generation stopped by the callback (status %s)", sa_status_str(s));
+    }
+    return SA_OK;
+}
+
 static sa_status local_generate(sa_engine *eng, const sa_gen_request *reqs, size_t n, sa_gen_callback cb, void *ctx,
                                 sa_err *err) {
     local_engine *le = (local_engine *)eng;
     size_t next = 0;
     sa_status s = SA_OK;
-    const int32_t V = le->m->cfg.vocab_size;
     bool have_pending = false, pending_ok = false;
     char pending_msg[SA_ERR_MSG_MAX] = "";
     le->pending.n = 0;
@@ -290,41 +319,40 @@ static sa_status local_generate(sa_engine *eng, const sa_gen_request *reqs, size
             n_active += sl->active;
         }
         if (n_active == 0) break;
-        /* one batch: a decode row for every decoding slot, then prefill chunks */
-        int32_t nr = 0, budget = le->st.max_rows;
+        /* two forward calls: a decode row for every decoding slot (per-row
+         * kernels), then prefill blocks (sgemm): each row's bits then do not
+         * depend on what else was computed with it (engine.h) */
+        int32_t nr = 0, budget = le->st.max_rows, B = score_block(le);
         for (int32_t i = 0; i < le->o.n_slots && nr < budget; i++) {
             slot *sl = &le->slots[i];
             if (!sl->active || sl->n_prefilled < (int32_t)sl->prompt.n) continue;
             int32_t pos = (int32_t)(sl->prompt.n + sl->gen.n) - 1;
-            le->rows[nr] = (sa_batch_row){sl->gen.ids[sl->gen.n - 1], pos, &sl->kv, true};
+            le->rows[nr] = (sa_batch_row){sl->gen.ids[sl->gen.n - 1], pos, &sl->kv, true, true};
             le->row_slot[nr++] = i;
         }
+        if (nr && (s = run_rows(le, nr, &le->k_decode, cb, ctx, err))) return s;
+        nr = 0;
         for (int32_t i = 0; i < le->o.n_slots && nr < budget; i++) {
             slot *sl = &le->slots[i];
             if (!sl->active || sl->n_prefilled >= (int32_t)sl->prompt.n) continue;
-            int32_t want = (int32_t)sl->prompt.n - sl->n_prefilled;
-            int32_t room = budget - nr;
-            if (room > le->o.prefill_chunk) room = le->o.prefill_chunk;
-            int32_t take = want < room ? want : room;
-            for (int32_t j = 0; j < take; j++) {
-                int32_t pos = sl->n_prefilled + j;
-                le->rows[nr] = (sa_batch_row){sl->prompt.ids[pos], pos, &sl->kv, pos == (int32_t)sl->prompt.n - 1};
-                le->row_slot[nr++] = i;
+            /* whole blocks of B positions aligned to the prompt start, each its
+             * own attention run: a position is always computed with the same
+             * rows, whatever was cached or batched with it */
+            int32_t room = budget - nr, cap = le->o.prefill_chunk > B ? le->o.prefill_chunk : B;
+            if (room > cap) room = cap; /* a whole block always fits an empty call: budget >= B */
+            while (sl->n_prefilled < (int32_t)sl->prompt.n) {
+                int32_t b0 = sl->n_prefilled, b1 = b0 - b0 % B + B;
+                if (b1 > (int32_t)sl->prompt.n) b1 = (int32_t)sl->prompt.n;
+                if (b1 - b0 > room) break; /* the rest of the block waits for the next call */
+                for (int32_t pos = b0; pos < b1; pos++) {
+                    le->rows[nr] = (sa_batch_row){sl->prompt.ids[pos], pos, &sl->kv, pos == (int32_t)sl->prompt.n - 1, pos == b0};
+                    le->row_slot[nr++] = i;
+                }
+                room -= b1 - b0;
+                sl->n_prefilled = b1;
             }
-            sl->n_prefilled += take;
         }
-        if ((s = sa_model_forward(le->m, &le->st, &le->k, le->rows, nr, err))) return s;
-        le->stats.forward_calls++;
-        for (int32_t r = 0; r < nr; r++) {
-            if (!le->rows[r].want_logits) continue;
-            slot *sl = &le->slots[le->row_slot[r]];
-            if (sl->may_cache && sl->gen.n == 0) {
-                prefix_insert(le, sl->prompt.ids, (int32_t)sl->prompt.n, &sl->kv);
-                sl->may_cache = false;
-            }
-            if ((s = advance(le, sl, le->st.logits + (int64_t)r * V, cb, ctx)))
-                return sa_err_set(err, s, "generation stopped by the callback (status %s)", sa_status_str(s));
-        }
+        if (nr && (s = run_rows(le, nr, &le->k_prefill, cb, ctx, err))) return s;
     }
     return SA_OK;
 }
@@ -344,7 +372,7 @@ static sa_status run_scored(local_engine *le, const sa_tokens *toks, int32_t fir
     /* Aligned blocks: position p is always computed in the forward call of
      * rows [p - p % B, min(that + B, n)), and only whole cached blocks are
      * reused, so its values never depend on what the cache held (engine.h). */
-    const int32_t B = SA_ENGINE_SCORE_BLOCK < le->st.max_rows ? SA_ENGINE_SCORE_BLOCK : le->st.max_rows;
+    const int32_t B = score_block(le);
     int32_t start = prefix_reuse(le, toks->ids, first_wanted < n ? first_wanted : n - 1, &sl->kv);
     start -= start % B;
     le->stats.prompt_tokens += (uint64_t)n;
@@ -352,7 +380,7 @@ static sa_status run_scored(local_engine *le, const sa_tokens *toks, int32_t fir
     const int32_t V = le->m->cfg.vocab_size;
     for (int32_t i0 = start; i0 < n;) {
         int32_t cnt = n - i0 < B ? n - i0 : B;
-        for (int32_t r = 0; r < cnt; r++) le->rows[r] = (sa_batch_row){toks->ids[i0 + r], i0 + r, &sl->kv, i0 + r >= first_wanted};
+        for (int32_t r = 0; r < cnt; r++) le->rows[r] = (sa_batch_row){toks->ids[i0 + r], i0 + r, &sl->kv, i0 + r >= first_wanted, false};
         sa_status s = sa_model_forward(le->m, &le->st, &le->k, le->rows, cnt, err);
         if (s) return s;
         le->stats.forward_calls++;
@@ -545,6 +573,9 @@ sa_status sa_engine_local_new(sa_engine **out, const sa_model *m, const sa_token
     le->o = o;
     sa_kernels_init(&le->k, o.n_threads);
     le->k.reference = o.reference_kernels;
+    le->k_decode = le->k_prefill = le->k;
+    le->k_decode.path = SA_MATMUL_ROWWISE;
+    le->k_prefill.path = SA_MATMUL_GEMM;
     int32_t max_rows = o.prefill_chunk > o.n_slots ? o.prefill_chunk : o.n_slots;
     sa_status s = sa_model_state_init(&le->st, &m->cfg, max_rows, o.max_ctx, err);
     if (!s) s = sa_sampler_init(&le->sampler, m->cfg.vocab_size, err);

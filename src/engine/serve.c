@@ -168,7 +168,7 @@ static sa_status score_job(sa_server *s, serve_model *sm, serve_job *j, const in
     const int32_t K = j->logprobs > 0 ? j->logprobs : 0;
     for (int32_t i0 = 0; i0 < n; i0 += B) {
         int32_t cnt = n - i0 < B ? n - i0 : B;
-        for (int32_t r = 0; r < cnt; r++) s->rows[r] = (sa_batch_row){ids[i0 + r], i0 + r, &sm->kv, i0 + r >= first_wanted};
+        for (int32_t r = 0; r < cnt; r++) s->rows[r] = (sa_batch_row){ids[i0 + r], i0 + r, &sm->kv, i0 + r >= first_wanted, false};
         sa_status st = sa_model_forward(sm->m, &sm->st, &s->k, s->rows, cnt, err);
         if (st) return st;
         for (int32_t r = 0; r < cnt; r++) {

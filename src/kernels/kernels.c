@@ -14,6 +14,7 @@ void sa_kernels_init(sa_kernels *k, int n_threads) {
     }
     k->n_threads = n_threads;
     k->reference = false;
+    k->path = SA_MATMUL_AUTO;
 }
 
 const char *sa_kernels_backend(void) {

@@ -60,11 +60,12 @@ void sa_matmul_fwd(const sa_kernels *k, float *out, const float *x, const float 
         matmul_ref(out, x, w, bias, M, N, K);
         return;
     }
-    if (M == 1) {
+    bool gemm = k->path == SA_MATMUL_GEMM;
+    if (M == 1 && !gemm) {
         gemv(k, out, x, w, bias, N, K);
         return;
     }
-    if (M <= SA_SMALL_M) {
+    if (k->path == SA_MATMUL_ROWWISE || (M <= SA_SMALL_M && !gemm)) { /* the same sa_dot per row as gemv */
         int nt = k->n_threads;
         (void)nt;
 #ifdef SA_HAVE_OPENMP

@@ -159,7 +159,7 @@ sa_status sa_model_forward(const sa_model *m, sa_model_state *st, const sa_kerne
         int64_t ns = 0;
         for (int32_t r0 = 0; r0 < n;) {
             int32_t r1 = r0 + 1;
-            while (r1 < n && rows[r1].kv == rows[r0].kv && rows[r1].pos == rows[r1 - 1].pos + 1) r1++;
+            while (r1 < n && !rows[r1].run_start && rows[r1].kv == rows[r0].kv && rows[r1].pos == rows[r1 - 1].pos + 1) r1++;
             const sa_kv_cache *kv = rows[r0].kv;
             st->seqs[ns++] = (sa_attn_seq){r0, r1 - r0, rows[r0].pos, kv->k + (size_t)l * kv->max_ctx * kvd,
                                            kv->v + (size_t)l * kv->max_ctx * kvd};
@@ -207,7 +207,7 @@ sa_status sa_model_forward_seq(const sa_model *m, sa_model_state *st, const sa_k
     for (int32_t i0 = 0; i0 < n && s == SA_OK; i0 += st->max_rows) {
         int32_t cnt = n - i0 < st->max_rows ? n - i0 : st->max_rows;
         for (int32_t r = 0; r < cnt; r++)
-            rows[r] = (sa_batch_row){tokens[i0 + r], pos0 + i0 + r, kv, i0 + r == n - 1};
+            rows[r] = (sa_batch_row){tokens[i0 + r], pos0 + i0 + r, kv, i0 + r == n - 1, false};
         s = sa_model_forward(m, st, k, rows, cnt, err);
         last = cnt - 1;
     }
