@@ -142,7 +142,7 @@ static void test_batched_and_chunked_agree(sa_test *t) {
     sa_model_state st8;
     SA_REQUIRE_OK(t, sa_model_state_init(&st8, &m->cfg, 8, 64, &e), &e);
     for (int s = 0; s < 2; s++) SA_REQUIRE_OK(t, sa_model_forward_seq(m, &st8, &k, &kv[s], toks[s], 33, 0, NULL, &e), &e);
-    sa_batch_row step[2] = {{toks[0][33], 33, &kv[0], true}, {toks[1][33], 33, &kv[1], true}};
+    sa_batch_row step[2] = {{toks[0][33], 33, &kv[0], true, false}, {toks[1][33], 33, &kv[1], true, false}};
     SA_REQUIRE_OK(t, sa_model_forward(m, &st8, &k, step, 2, &e), &e);
     maxd = 0;
     for (int s = 0; s < 2; s++)
@@ -150,7 +150,7 @@ static void test_batched_and_chunked_agree(sa_test *t) {
             maxd = fmax(maxd, fabs((double)st8.logits[(size_t)s * V + v] - ref[((size_t)s * N + 33) * V + v]));
     SA_CHECKF(t, maxd < 1e-4, "batched decode after chunked prefill differs by %g", maxd);
     /* bad rows */
-    sa_batch_row bad = {V, 0, &kv[0], true};
+    sa_batch_row bad = {V, 0, &kv[0], true, false};
     SA_CHECK_EQ_INT(t, sa_model_forward(m, &st8, &k, &bad, 1, &e), SA_ERR_RANGE);
     SA_CHECK(t, strstr(e.msg, "outside the vocabulary") != NULL);
     bad = (sa_batch_row){1, 64, &kv[0], true, false};
