@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "dist_args.h"
 #include "engine_args.h"
 #include "opts.h"
 #include "sa/dromedary.h"
@@ -144,11 +145,16 @@ int cmd_dromedary(int argc, char **argv) {
     o.threads = (int)cli_int(&a, "threads");
     o.prefix_cache = !cli_flag(&a, "no-prefix-cache");
     o.quiet = cli_flag(&a, "quiet");
+    sa_dist dist; /* under mpirun: rank 0 owns the run, the work is split (humpback.h) */
+    int drc = cli_dist_begin(&dist);
+    if (drc) return drc;
+    o.dist = &dist;
+    o.threads = cli_dist_threads(&dist, o.threads);
     sa_status s = sa_signal_install(&err);
     if (!s) s = sa_dromedary_run(&o, &err);
     sa_signal_uninstall();
     free(leak_copy);
     if (s == SA_ERR_INTERRUPTED)
         fprintf(stderr, "selfalign: dromedary interrupted; rerun the same command to resume\n");
-    return s ? cli_fail(s, &err) : CLI_EXIT_OK;
+    return cli_dist_end(&dist, s ? cli_fail(s, &err) : CLI_EXIT_OK);
 }

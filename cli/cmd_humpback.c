@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "dist_args.h"
 #include "engine_args.h"
 #include "opts.h"
 #include "sa/humpback.h"
@@ -130,10 +131,15 @@ int cmd_humpback(int argc, char **argv) {
         cli_error("humpback: --min-chars %u is above --max-chars %u", o.corpus_opts.min_chars, o.corpus_opts.max_chars);
         return CLI_EXIT_USAGE;
     }
+    sa_dist dist; /* under mpirun: rank 0 owns the run, the work is split (humpback.h) */
+    int drc = cli_dist_begin(&dist);
+    if (drc) return drc;
+    o.dist = &dist;
+    o.threads = cli_dist_threads(&dist, o.threads);
     sa_status s = sa_signal_install(&err);
     if (!s) s = sa_humpback_run(&o, &err);
     sa_signal_uninstall();
     if (s == SA_ERR_INTERRUPTED)
         fprintf(stderr, "selfalign: humpback interrupted; rerun the same command to resume\n");
-    return s ? cli_fail(s, &err) : CLI_EXIT_OK;
+    return cli_dist_end(&dist, s ? cli_fail(s, &err) : CLI_EXIT_OK);
 }

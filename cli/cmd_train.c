@@ -32,8 +32,6 @@ static const cli_opt k_opts[] = {
      .help = "system sentence for records of a source (repeatable)"},
     {.name = "resume", .type = CLI_OPT_FLAG, .help = "continue from the output directory's last checkpoint"},
     {.name = "quiet", .type = CLI_OPT_FLAG, .help = "no progress bar"},
-    {.name = "deterministic", .type = CLI_OPT_FLAG,
-     .help = "under mpirun: fixed micro-batch gradient order, weights bitwise equal for any rank count"},
     {.name = "stop-after", .type = CLI_OPT_INT, .metavar = "N", .def = "0", .min = 0, .max = 1000000000,
      .help = "stop (as if interrupted, with a checkpoint) after N steps of this invocation"},
     CLI_TRAIN_OPTIONS,
@@ -106,7 +104,6 @@ int cmd_train(int argc, char **argv) {
         o.resume = cli_flag(&a, "resume");
         o.quiet = cli_flag(&a, "quiet");
         o.stop_after = cli_int(&a, "stop-after");
-        o.deterministic = cli_flag(&a, "deterministic");
     }
     if (rc == CLI_CONTINUE) {
         sa_dist dist;

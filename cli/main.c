@@ -44,7 +44,7 @@ static const cli_command k_commands[] = {
  * initialises sa_dist itself, dist.h); any other command started as one of
  * N > 1 processes is refused: N copies would write the same files. */
 static bool mpi_aware(const char *name) {
-    static const char *const k_mpi[] = {"generate", "backtranslate", "curate", "train"};
+    static const char *const k_mpi[] = {"generate", "backtranslate", "curate", "train", "humpback", "dromedary"};
     for (size_t i = 0; i < sizeof k_mpi / sizeof k_mpi[0]; i++)
         if (strcmp(name, k_mpi[i]) == 0) return true;
     return false;
@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
             if (strcmp(cmd, k_commands[i].name) != 0) continue;
             if (sa_dist_launch_size() > 1 && !mpi_aware(cmd)) {
                 cli_error("%s does not run as %d MPI processes (the data-parallel commands are generate, "
-                          "backtranslate, curate and train; see docs/mpi.md): run it alone",
+                          "backtranslate, curate, train, humpback and dromedary; see docs/mpi.md): run it alone",
                           cmd, sa_dist_launch_size());
                 return CLI_EXIT_USAGE;
             }

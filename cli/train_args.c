@@ -36,6 +36,7 @@ bool cli_train_apply(const cli_args *a, const char *cmd, sa_train_opts *o) {
     o->steps = cli_is_set(a, "steps") ? cli_int(a, "steps") : 0;
     o->batch = (int32_t)cli_int(a, "batch");
     o->grad_accum = (int32_t)cli_int(a, "grad-accum");
+    o->deterministic = cli_flag(a, "deterministic");
     if (!s) s = sa_lr_type_parse(cli_str(a, "schedule"), &o->sched.type, &err);
     o->sched.lr = (float)cli_float(a, "lr");
     o->sched.lr_final = cli_is_set(a, "lr-final") ? (float)cli_float(a, "lr-final")

@@ -42,6 +42,8 @@
      .help = "sequences per training micro-batch"},                                                                    \
     {.name = "grad-accum", .type = CLI_OPT_INT, .metavar = "N", .def = "1", .min = 1, .max = 65536,                    \
      .help = "micro-batches per optimizer step"},                                                                      \
+    {.name = "deterministic", .type = CLI_OPT_FLAG,                                                                    \
+     .help = "under mpirun: fixed micro-batch gradient order, weights bitwise equal for any rank count"},               \
     {.name = "seq-len", .type = CLI_OPT_INT, .metavar = "N", .def = "512", .min = 2, .max = 1 << 20,                   \
      .help = "max tokens per training example"},                                                                       \
     {.name = "truncate", .type = CLI_OPT_STR, .metavar = "POLICY", .def = "skip",                                      \

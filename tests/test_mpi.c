@@ -526,6 +526,54 @@ static void test_other_commands_refused(sa_test *t) {
     sa_strbuf_free(&b);
 }
 
+/* ---- the method loops ------------------------------------------------------------ */
+
+/* The whole Humpback loop under mpirun -np 2 (augmentation and curation
+ * sharded, every fine-tune data-parallel in deterministic mode) gives the
+ * same bytes as one process: corpus, candidates, scores, selection and
+ * every model. Rank 0 alone owns the manifest. */
+static void test_humpback_same_bytes(sa_test *t) {
+    env e;
+    if (!setup(t, &e)) return;
+    const char *wiki = sa_test_data(t, "corpus/exllamav2_cal/wiki.utf8");
+    if (!wiki) return;
+    /* the first ~30 KB of the Wikipedia dump, cut after a whole </doc> */
+    sa_strbuf w = {0};
+    slurp(wiki, &w);
+    const char *end = w.len > 30000 ? strstr(w.buf + 30000, "</doc>") : NULL;
+    SA_REQUIRE(t, end != NULL);
+    const char *cd = dir(t, "hb_corpus");
+    SA_REQUIRE(t, sa_test_write_file(t, path_in(t, cd, "wiki.txt"), w.buf, (size_t)(end - w.buf) + strlen("</doc>\n")));
+    sa_strbuf_free(&w);
+    const char *seed = write_records(t, 24), *prompts = short_rubric(t);
+    const char *r1 = sa_test_tmpfile(t, "hb1"), *r2 = sa_test_tmpfile(t, "hb2");
+#define HB_ARGS(run)                                                                                                   \
+    "humpback", "--run", run, "--base", e.model, "--tokenizer", e.tok, "--seed", seed, "--corpus", cd, "--prompts",    \
+        prompts, "--min-chars", "150", "--max-chars", "500", "--full", "--lr", "3e-3", "--steps", "6", "--batch", "4", \
+        "--grad-accum", "2", "--deterministic", "--save-every", "0", "--threads", "1", "--gen-batch", "2",             \
+        "--instruction-tokens", "48", "--iterations", "1", "--min-score", "2.45", "--quiet"
+    const char *a1[] = {HB_ARGS(r1), NULL}, *a2[] = {HB_ARGS(r2), NULL};
+#undef HB_ARGS
+    if (!run_ok(t, &e, 0, "hb1.log", a1) || !run_ok(t, &e, 2, "hb2.log", a2)) return;
+    static const char *const k_files[] = {
+        "corpus/segments.jsonl", "augment/candidates.jsonl", "augment/candidates.jsonl.rejected.jsonl",
+        "curate-1/scored.jsonl", "curate-1/selected.jsonl",  "backward/model/model.safetensors",
+        "m0/model/model.safetensors", "m1/model/model.safetensors", "report.html",
+    };
+    for (size_t i = 0; i < sizeof k_files / sizeof k_files[0]; i++) {
+        char a[1200], b[1200];
+        snprintf(a, sizeof a, "%s/%s", r1, k_files[i]);
+        snprintf(b, sizeof b, "%s/%s", r2, k_files[i]);
+        if (strcmp(k_files[i], "report.html") == 0) SA_CHECKF(t, access(b, F_OK) == 0, "no report under mpirun");
+        else SA_CHECKF(t, file_lines(a) > 0 && same_bytes(t, a, b), "%s differs between np 2 and one process", k_files[i]);
+    }
+    SA_CHECK(t, !any_shard_left(path_in(t, r2, "augment")) && !any_shard_left(path_in(t, r2, "curate-1")));
+    run_result r;
+    if (!run_argv(t, &r, NULL, (const char *const[]){"status", "--run", r2, NULL})) return;
+    CHECK_HAS(t, OUT(r), "6 of 6 stages done");
+    result_free(&r);
+}
+
 static const sa_test_def tests[] = {
     {"not_launched_is_one_process", test_not_launched_is_one_process},
     {"other_commands_refused", test_other_commands_refused},
@@ -535,5 +583,6 @@ static const sa_test_def tests[] = {
     {"curate_rank_killed_resumes", test_curate_rank_killed_resumes},
     {"train_deterministic_bitwise", test_train_deterministic_bitwise},
     {"train_default_within_tolerance", test_train_default_within_tolerance},
+    {"humpback_same_bytes", test_humpback_same_bytes},
 };
 SA_TEST_MAIN(tests)

@@ -47,6 +47,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "sa/dist.h"
 #include "sa/engine_http.h"
 #include "sa/status.h"
 #include "sa/trainer.h"
@@ -92,6 +93,12 @@ typedef struct sa_dromedary_opts {
      * loaded by name at run time (selfalign serve --models-root; see
      * engine_http.h, docs/scale.md). Training stays local. Borrowed. */
     const sa_engine_http_opts *http;
+    /* NULL or one rank: alone. Under mpirun -np N (dist.h) rank 0 owns the
+     * run directory; augmentation and curation are sharded across ranks
+     * and every fine-tune is data-parallel (trainer.h); other stages run
+     * on rank 0. Outputs equal a one-process run's (bitwise with
+     * train.deterministic). Borrowed. */
+    const sa_dist *dist;
     bool quiet;
 } sa_dromedary_opts;
 

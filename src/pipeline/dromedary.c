@@ -284,7 +284,7 @@ sa_status sa_dromedary_run(const sa_dromedary_opts *o, sa_err *err) {
     sa_loop *l = &d.L;
     l->base = o->base, l->tokenizer_path = o->tokenizer, l->template_name = o->template_name;
     l->seed = o->seed, l->threads = o->threads, l->gen_batch = o->gen_batch;
-    l->prefix_cache = o->prefix_cache, l->quiet = o->quiet, l->out = o->log, l->http = o->http;
+    l->prefix_cache = o->prefix_cache, l->quiet = o->quiet, l->out = o->log, l->http = o->http, l->dist = o->dist;
     json_t *cfg = build_config(o);
     if (!cfg) return sa_err_set(err, SA_ERR_NOMEM, "dromedary: out of memory");
     sa_status s = sa_loop_open(l, o->run_dir, "dromedary", "dromedary", o->prompts_dir, cfg,
@@ -294,7 +294,10 @@ sa_status sa_dromedary_run(const sa_dromedary_opts *o, sa_err *err) {
     if (!s)
         SA_LOG_INFO(&l->log, "run %s: 5 stages, template %s, %s prefix sharing", o->run_dir,
                     sa_chat_format_name(l->tmpl.format), o->prefix_cache ? "with" : "without");
-    for (int i = 0; i < 5 && !s; i++) s = sa_loop_stage(l, sa_dromedary_stages[i], fns[i], &d, err);
+    /* generation stages run on rank 0 under MPI (selfinstruct and principles are not sharded); training on all */
+    for (int i = 0; i < 5 && !s; i++)
+        s = fns[i] == do_engrave || fns[i] == do_clone ? sa_loop_stage(l, sa_dromedary_stages[i], fns[i], &d, err)
+                                                       : sa_loop_stage_root(l, sa_dromedary_stages[i], fns[i], &d, err);
     if (!s) SA_LOG_INFO(&l->log, "run %s complete: final model %s/clone/model", o->run_dir, o->run_dir);
     sa_loop_finish(l, o->run_dir, !s);
     return s;

@@ -220,6 +220,7 @@ static sa_status do_augment(sa_loop *l, void *ctx, const char *name, json_t **su
     bo.temperature = h->o->bt_temperature;
     bo.top_p = h->o->bt_top_p;
     bo.seed = h->o->seed;
+    bo.dist = l->dist;
     bo.chunk = (uint32_t)(l->gen_batch * 8 < 64 ? 64 : l->gen_batch * 8);
     bo.progress = l->quiet ? NULL : (l->out ? l->out : stderr);
     sa_bt_stats st;
@@ -306,6 +307,7 @@ static sa_status do_curate(sa_loop *l, void *ctx, const char *dir, json_t **summ
     char model_name[64];
     snprintf(model_name, sizeof model_name, "%s/model", rater);
     co.model_name = model_name;
+    co.dist = l->dist;
     co.on_bad = on_bad_record;
     co.ctx = h;
     sa_curator *c = NULL;
@@ -319,7 +321,7 @@ static sa_status do_curate(sa_loop *l, void *ctx, const char *dir, json_t **summ
         s = sa_curate_file(c, sa_loop_path(l, 0, "augment/candidates.jsonl"), sa_loop_path(l, 1, scored),
                            sa_loop_path(l, 2, selected), &st, err);
     }
-    if (!s && h->o->export_format != SA_RECORD_FORMAT_AUTO) s = export_selected(h, dir, err);
+    if (!s && h->o->export_format != SA_RECORD_FORMAT_AUTO && sa_loop_root(l)) s = export_selected(h, dir, err);
     if (!s) {
         uint64_t below = st.scored >= st.selected ? st.scored - st.selected : 0;
         json_t *hist = json_array();
@@ -361,7 +363,7 @@ static sa_status do_model(sa_loop *l, void *ctx, const char *name, json_t **summ
     }
     char rel[64];
     snprintf(rel, sizeof rel, "curate-%d", t);
-    const json_t *cs = sa_run_stage_summary(l->run, rel);
+    const json_t *cs = l->run ? sa_run_stage_summary(l->run, rel) : NULL; /* rank 0 logs and records it */
     json_int_t nsel = cs ? json_integer_value(json_object_get(cs, "selected")) : -1;
     if (nsel == 0)
         SA_LOG_WARN(&l->log, "curation selected no candidate at iteration %d: %s is trained on the seed alone", t, name);
@@ -405,7 +407,7 @@ sa_status sa_humpback_run(const sa_humpback_opts *o, sa_err *err) {
     sa_loop *l = &h.L;
     l->base = o->base, l->tokenizer_path = o->tokenizer, l->template_name = o->template_name;
     l->seed = o->seed, l->threads = o->threads, l->gen_batch = o->gen_batch;
-    l->prefix_cache = o->prefix_cache, l->quiet = o->quiet, l->out = o->log, l->http = o->http;
+    l->prefix_cache = o->prefix_cache, l->quiet = o->quiet, l->out = o->log, l->http = o->http, l->dist = o->dist;
     char **stages = NULL;
     size_t n_stages = 0;
     json_t *cfg = build_config(o, h.min_score);
@@ -425,7 +427,7 @@ sa_status sa_humpback_run(const sa_humpback_opts *o, sa_err *err) {
                               : strncmp(nm, "curate-", 7) == 0 ? do_curate
                               : strcmp(nm, "control") == 0     ? do_control
                                                                : do_model;
-        s = sa_loop_stage(l, nm, fn, &h, err);
+        s = fn == do_corpus ? sa_loop_stage_root(l, nm, fn, &h, err) : sa_loop_stage(l, nm, fn, &h, err);
     }
     if (!s) SA_LOG_INFO(&l->log, "run %s complete: final model %s/m%d/model", o->run_dir, o->run_dir, o->iterations);
     sa_loop_finish(l, o->run_dir, !s);

@@ -5,26 +5,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sa/alloc.h"
 #include "sa/engine_http.h"
 #include "sa/fileio.h"
 #include "sa/hash.h"
 #include "sa/report.h"
 #include "sa/signal.h"
 
+bool sa_loop_root(const sa_loop *l) { return sa_dist_rank(l->dist) == 0; }
+
+/* RUN/rel into out (replacing it); the same on every rank. */
+static sa_status loop_join(const sa_loop *l, const char *rel, sa_strbuf *out) {
+    if (l->run) return sa_run_path(l->run, rel, out);
+    sa_strbuf_reset(out);
+    return sa_strbuf_appendf(out, "%s/%s", l->dir, rel);
+}
+
 sa_status sa_loop_open(sa_loop *l, const char *run_dir, const char *kind, const char *log_prefix,
                        const char *prompts_dir, const json_t *config, char *const *stages, size_t n_stages,
                        sa_err *err) {
-    sa_log_init(&l->log, SA_LOG_LEVEL_INFO, l->out ? l->out : stderr);
+    bool root = sa_loop_root(l);
+    if (!root) l->quiet = true; /* rank 0 speaks for the run */
+    sa_log_init(&l->log, root ? SA_LOG_LEVEL_INFO : SA_LOG_LEVEL_WARN, l->out ? l->out : stderr);
     l->log.prefix = log_prefix;
-    sa_status s = sa_prompts_load(&l->prompts, prompts_dir, err);
+    sa_status s = (l->dir = sa_strdup(run_dir)) ? SA_OK : sa_err_set(err, SA_ERR_NOMEM, "%s: out of memory", log_prefix);
+    if (!s) s = sa_prompts_load(&l->prompts, prompts_dir, err);
     if (!s) s = sa_tokenizer_load(&l->tok, l->tokenizer_path ? l->tokenizer_path : l->base, err);
     bool fell_back = false;
     if (!s) s = sa_chat_template_resolve(l->tok, l->template_name, &l->tmpl, &fell_back, err);
     if (!s && fell_back)
         SA_LOG_WARN(&l->log, "the tokenizer's chat template is absent or not recognised: every model of the run uses "
                              "the alpaca template");
-    if (!s) s = sa_run_open(&l->run, run_dir, kind, config, (const char *const *)stages, n_stages, err);
-    return s;
+    if (!s && root) s = sa_run_open(&l->run, run_dir, kind, config, (const char *const *)stages, n_stages, err);
+    return sa_dist_agree(l->dist, s, err);
 }
 
 void sa_loop_close(sa_loop *l) {
@@ -32,38 +45,51 @@ void sa_loop_close(sa_loop *l) {
     sa_tokenizer_free(l->tok);
     sa_prompts_free(l->prompts);
     for (int i = 0; i < 3; i++) sa_strbuf_free(&l->scratch[i]);
-    l->run = NULL, l->tok = NULL, l->prompts = NULL;
+    free(l->dir);
+    l->run = NULL, l->tok = NULL, l->prompts = NULL, l->dir = NULL;
 }
 
 const char *sa_loop_path(sa_loop *l, int i, const char *rel) {
-    if (sa_run_path(l->run, rel, &l->scratch[i])) return NULL;
+    if (loop_join(l, rel, &l->scratch[i])) return NULL;
     return sa_strbuf_cstr(&l->scratch[i]);
 }
 
-sa_status sa_loop_stage(sa_loop *l, const char *name, sa_loop_stage_fn fn, void *ctx, sa_err *err) {
-    if (sa_run_stage_is_done(l->run, name)) {
+static sa_status stage(sa_loop *l, const char *name, sa_loop_stage_fn fn, void *ctx, bool root_only, sa_err *err) {
+    /* rank 0 reads the manifest; every rank follows its decision */
+    int64_t done = l->run && sa_run_stage_is_done(l->run, name);
+    sa_status s = sa_dist_allreduce_max_i64(l->dist, &done, 1, err);
+    if (s) return s;
+    if (done) {
         SA_LOG_INFO(&l->log, "stage %s: done before, skipped", name);
         return SA_OK;
     }
-    if (sa_signal_pending()) return sa_signal_check(err);
+    if ((s = sa_dist_agree(l->dist, sa_signal_pending() ? sa_signal_check(err) : SA_OK, err))) return s;
     SA_LOG_INFO(&l->log, "stage %s: starting", name);
-    sa_status s = sa_run_stage_begin(l->run, name, err);
-    if (s) return s;
+    if ((s = sa_dist_agree(l->dist, l->run ? sa_run_stage_begin(l->run, name, err) : SA_OK, err))) return s;
     json_t *summary = NULL;
-    s = fn(l, ctx, name, &summary, err);
+    s = sa_dist_agree(l->dist, root_only && !sa_loop_root(l) ? SA_OK : fn(l, ctx, name, &summary, err), err);
     sa_err e2 = {0};
-    sa_status s2 = sa_run_stage_end(l->run, name, s, summary, s ? err->msg : NULL, &e2);
+    sa_status s2 = l->run ? sa_run_stage_end(l->run, name, s, summary, s ? err->msg : NULL, &e2) : SA_OK;
     json_decref(summary);
     if (s) return s;
+    s2 = sa_dist_agree(l->dist, s2, &e2);
     if (s2) *err = e2;
     return s2;
+}
+
+sa_status sa_loop_stage(sa_loop *l, const char *name, sa_loop_stage_fn fn, void *ctx, sa_err *err) {
+    return stage(l, name, fn, ctx, false, err);
+}
+
+sa_status sa_loop_stage_root(sa_loop *l, const char *name, sa_loop_stage_fn fn, void *ctx, sa_err *err) {
+    return stage(l, name, fn, ctx, true, err);
 }
 
 sa_status sa_loop_train(sa_loop *l, const sa_train_opts *tmpl, const char *dir, const char *const *data, size_t n_data,
                         bool reverse, const sa_sft_tag *tags, size_t n_tags, json_t **summary, sa_err *err) {
     sa_train_opts t = *tmpl;
     sa_strbuf out = {0};
-    if (sa_run_path(l->run, dir, &out)) return sa_err_set(err, SA_ERR_NOMEM, "%s: out of memory", l->log.prefix);
+    if (loop_join(l, dir, &out)) return sa_err_set(err, SA_ERR_NOMEM, "%s: out of memory", l->log.prefix);
     t.base = l->base;
     t.tokenizer = l->tokenizer_path;
     t.template_name = l->template_name;
@@ -77,6 +103,7 @@ sa_status sa_loop_train(sa_loop *l, const sa_train_opts *tmpl, const char *dir, 
     t.resume = true; /* a fresh directory starts at step 0; an interrupted one continues */
     t.seed = l->seed;
     t.threads = l->threads;
+    t.dist = l->dist;
     t.log = l->out;
     t.quiet = l->quiet;
     t.base_name = l->base;
@@ -100,7 +127,7 @@ sa_status sa_loop_train(sa_loop *l, const sa_train_opts *tmpl, const char *dir, 
 static char *real_stage_path(sa_loop *l, const char *dir, const char *leaf) {
     sa_strbuf p = {0};
     char *r = NULL;
-    if (!sa_run_path(l->run, dir, &p) && !sa_strbuf_puts(&p, leaf)) r = realpath(sa_strbuf_cstr(&p), NULL);
+    if (!loop_join(l, dir, &p) && !sa_strbuf_puts(&p, leaf)) r = realpath(sa_strbuf_cstr(&p), NULL);
     sa_strbuf_free(&p);
     return r;
 }
@@ -151,7 +178,7 @@ sa_status sa_loop_engine(sa_loop *l, const char *dir, sa_model **m, sa_engine **
     sa_strbuf p = {0};
     sa_status s = SA_OK;
     if (dir) {
-        if (sa_run_path(l->run, dir, &p) || sa_strbuf_puts(&p, "/model"))
+        if (loop_join(l, dir, &p) || sa_strbuf_puts(&p, "/model"))
             return sa_err_set(err, SA_ERR_NOMEM, "%s: out of memory", l->log.prefix);
         s = sa_model_load(m, sa_strbuf_cstr(&p), err);
     } else {
@@ -173,8 +200,9 @@ sa_status sa_loop_engine(sa_loop *l, const char *dir, sa_model **m, sa_engine **
 
 void sa_loop_finish(sa_loop *l, const char *run_dir, bool report) {
     sa_log log = l->log;
+    bool root = sa_loop_root(l);
     sa_loop_close(l);
-    if (!report) return;
+    if (!report || !root) return;
     sa_strbuf p = {0};
     sa_err e = {0};
     if (sa_path_join(&p, run_dir, "report.html")) return;

@@ -3,6 +3,13 @@
  * stage with its manifest bookkeeping, fine-tune the base into a stage
  * folder, and load a stage's model behind a local engine.
  *
+ * MPI (dist of N > 1 ranks): every rank runs the same loop. Rank 0 alone
+ * owns the run directory (lock, manifest, report); it decides which stages
+ * are done and every rank follows. The sharded stages (backtranslate,
+ * curate) and training take the process group; stages that cannot be split
+ * run on rank 0 while the others wait (sa_loop_root). A stage ends for all
+ * ranks with one status (sa_dist_agree): a failure anywhere stops all.
+ *
  * Internal to src/pipeline (not installed): the public surface of each loop
  * is its own header. Ownership: sa_loop_open loads the prompts and the
  * tokenizer and opens the run; sa_loop_close releases them. Options are
@@ -16,6 +23,7 @@
 #include <stdio.h>
 
 #include "sa/chat.h"
+#include "sa/dist.h"
 #include "sa/engine.h"
 #include "sa/engine_http.h"
 #include "sa/log.h"
@@ -36,8 +44,10 @@ typedef struct sa_loop {
     bool prefix_cache, quiet;
     FILE *out;
     const sa_engine_http_opts *http; /* NULL: every stage's model runs in this process */
+    const sa_dist *dist;             /* NULL or one rank: alone; else see "MPI" above */
     /* owned */
-    sa_run *run;
+    sa_run *run;          /* rank 0 only (NULL on the other ranks) */
+    char *dir;            /* the run directory as given */
     sa_log log;
     sa_prompts *prompts;
     sa_tokenizer *tok; /* every model of a run shares the base's tokenizer */
@@ -52,6 +62,9 @@ sa_status sa_loop_open(sa_loop *l, const char *run_dir, const char *kind, const 
                        sa_err *err);
 void sa_loop_close(sa_loop *l);
 
+/* True on the rank that owns the run (rank 0; the only one alone). */
+bool sa_loop_root(const sa_loop *l);
+
 /* RUN/rel in scratch buffer i (0..2); NULL when out of memory. */
 const char *sa_loop_path(sa_loop *l, int i, const char *rel);
 
@@ -59,6 +72,9 @@ typedef sa_status (*sa_loop_stage_fn)(sa_loop *l, void *ctx, const char *name, j
 /* Run one stage unless the manifest says it is done; record its state,
  * time and summary. */
 sa_status sa_loop_stage(sa_loop *l, const char *name, sa_loop_stage_fn fn, void *ctx, sa_err *err);
+/* The same for a stage that cannot be split across ranks: fn runs on rank
+ * 0 only; the other ranks wait for its status. */
+sa_status sa_loop_stage_root(sa_loop *l, const char *name, sa_loop_stage_fn fn, void *ctx, sa_err *err);
 
 /* Fine-tune the base (from t's method and optimisation settings) on data
  * into RUN/<dir> (resuming from its checkpoint); summary: steps, losses,
