@@ -326,6 +326,35 @@ static long count_lines(const char *path) {
     return n;
 }
 
+/* Occurrences of needle in hay. */
+static long count_of(const char *hay, const char *needle) {
+    long n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+    return n;
+}
+
+/* The report is one well-formed page: doctype to </html>, every opened
+ * element of the kinds it uses closed, the demo's sections present. */
+static void check_report(sa_test *t, const char *file) {
+    sa_strbuf b = {0};
+    slurp(file, &b);
+    const char *h = b.buf ? b.buf : "";
+    SA_CHECKF(t, strncmp(h, "<!DOCTYPE html>", 15) == 0, "%s does not start with a doctype", file);
+    SA_CHECKF(t, b.len > 8 && strstr(h + b.len - 9, "</html>") != NULL, "%s does not end with </html>", file);
+    static const char *const tags[] = {"section", "table", "div", "svg", "details", "tr", "h2", "h3"};
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
+        char open[32], close[32];
+        snprintf(open, sizeof open, "<%s", tags[i]);
+        snprintf(close, sizeof close, "</%s>", tags[i]);
+        long no = count_of(h, open) - count_of(h, close);
+        SA_CHECKF(t, no == 0, "%s: <%s> opened and closed %ld times apart", file, tags[i], no);
+    }
+    static const char *const must[] = {"Stage timeline", "Task accuracy", "Reference likelihood",
+                                       "Pairwise comparisons", "M0", "M2", "control (uncurated)", "copy_probe"};
+    for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) CHECK_HAS(t, h, must[i]);
+    sa_strbuf_free(&b);
+}
+
 static void quick_demo(sa_test *t) {
     const char *out = sa_test_tmpfile(t, "demo");
     run_result r;
@@ -333,14 +362,18 @@ static void quick_demo(sa_test *t) {
     SA_CHECKF(t, r.rc == 0, "demo --quick failed (%d):\n%s", r.rc, ERR(r));
     CHECK_HAS(t, OUT(r), "RESULT seed=1 model=m2 ");
     CHECK_HAS(t, OUT(r), "RESULT seed=1 model=control ");
+    CHECK_HAS(t, OUT(r), "RESULT seed=1 pairwise=m2-m0 ");
+    CHECK_HAS(t, OUT(r), "report: ");
     CHECK_HAS(t, ERR(r), "demo [");
     result_free(&r);
-    static const char *const must[] = {"world/world.json", "world/eval.jsonl", "base/model/config.json",
+    static const char *const must[] = {"world/world.json", "world/eval.jsonl", "world/prompts/principles.txt",
+                                       "base/model/config.json", "manifest.json", "report.html",
                                        "humpback/manifest.json", "humpback/m0/model/model.safetensors",
                                        "humpback/m1/model/model.safetensors", "humpback/m2/model/model.safetensors",
                                        "humpback/control/model/model.safetensors", "humpback/curate-2/scored.jsonl",
-                                       "eval/m0.jsonl", "eval/m1.jsonl", "eval/m2.jsonl", "eval/control.jsonl",
-                                       "demo_results.json"};
+                                       "dromedary/manifest.json", "eval/heldout-m0.json", "eval/heldout-m2.json",
+                                       "eval/seen-control.json", "eval/nll-heldout-m1.json",
+                                       "eval/pairwise-heldout-m2-m0.json", "demo_results.json"};
     sa_strbuf p = {0};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
         sa_strbuf_reset(&p);
@@ -348,11 +381,11 @@ static void quick_demo(sa_test *t) {
         SA_CHECKF(t, sa_path_exists(sa_strbuf_cstr(&p)), "missing %s", must[i]);
     }
     sa_strbuf_reset(&p);
+    sa_path_join(&p, out, "report.html");
+    check_report(t, sa_strbuf_cstr(&p));
+    sa_strbuf_reset(&p);
     sa_path_join(&p, out, "world/eval.jsonl");
     long n_eval = count_lines(sa_strbuf_cstr(&p));
-    sa_strbuf_reset(&p);
-    sa_path_join(&p, out, "eval/m2.jsonl");
-    SA_CHECK_EQ_INT(t, count_lines(sa_strbuf_cstr(&p)), n_eval);
     sa_strbuf_reset(&p);
     sa_path_join(&p, out, "humpback/augment/candidates.jsonl");
     long n_cand = count_lines(sa_strbuf_cstr(&p));
@@ -374,6 +407,31 @@ static void quick_demo(sa_test *t) {
                   "%s: held-out + seen != eval items", names[k]);
         double pass = json_real_value(json_object_get(h, "pass"));
         SA_CHECK(t, pass >= 0 && pass <= 1);
+        /* every eval item answered once, in one split's items file or the other */
+        long lines = 0;
+        const char *splits[] = {"heldout", "seen"};
+        for (int q = 0; q < 2; q++) {
+            char rel[64];
+            snprintf(rel, sizeof rel, "eval/%s-%s.items.jsonl", splits[q], names[k]);
+            sa_strbuf_reset(&p);
+            sa_path_join(&p, out, rel);
+            lines += count_lines(sa_strbuf_cstr(&p));
+        }
+        SA_CHECKF(t, lines == n_eval, "%s: %ld answers for %ld eval items", names[k], lines, n_eval);
+        /* the task summary the report reads agrees with demo_results.json */
+        char rel[64];
+        snprintf(rel, sizeof rel, "eval/heldout-%s.json", names[k]);
+        sa_strbuf_reset(&p);
+        sa_path_join(&p, out, rel);
+        json_t *e = NULL;
+        SA_REQUIRE_OK(t, sa_json_load_file(sa_strbuf_cstr(&p), 1 << 24, &e, &err), &err);
+        SA_CHECK(t, strcmp(json_string_value(json_object_get(e, "kind")), "task") == 0);
+        SA_CHECK_EQ_INT(t, json_integer_value(json_object_get(e, "n")), n_held);
+        double acc = json_real_value(json_object_get(e, "accuracy"));
+        json_t *ci = json_object_get(e, "ci");
+        SA_CHECK(t, fabs(acc - pass) < 1e-9);
+        SA_CHECK(t, json_real_value(json_array_get(ci, 0)) <= acc + 1e-12 && acc <= json_real_value(json_array_get(ci, 1)) + 1e-12);
+        json_decref(e);
     }
     json_t *cur = json_object_get(j, "curation");
     SA_CHECK_EQ_INT(t, json_array_size(cur), 2);
@@ -383,6 +441,25 @@ static void quick_demo(sa_test *t) {
         SA_CHECK(t, json_integer_value(json_object_get(c, "selected_clean")) +
                             json_integer_value(json_object_get(c, "junk_kept")) ==
                         json_integer_value(json_object_get(c, "selected")));
+    }
+    /* the demo's own run: every stage done, except that the quick base may
+     * be too small to write any principle answer: then Dromedary is a failed
+     * stage whose reason demo_results.json gives, and the demo goes on */
+    bool dromedary_failed = json_string_value(json_object_get(j, "dromedary_error")) != NULL;
+    json_decref(j);
+    j = NULL;
+    sa_strbuf_reset(&p);
+    sa_path_join(&p, out, "manifest.json");
+    SA_REQUIRE_OK(t, sa_json_load_file(sa_strbuf_cstr(&p), 1 << 24, &j, &err), &err);
+    json_t *stages = json_object_get(j, "stages");
+    SA_CHECK_EQ_INT(t, json_array_size(stages), 5);
+    for (size_t k = 0; k < json_array_size(stages); k++) {
+        json_t *st = json_array_get(stages, k);
+        const char *name = json_string_value(json_object_get(st, "name"));
+        const char *state = json_string_value(json_object_get(st, "state"));
+        bool ok = state && (strcmp(state, "done") == 0 ||
+                            (dromedary_failed && name && strcmp(name, "dromedary") == 0 && strcmp(state, "failed") == 0));
+        SA_CHECKF(t, ok, "stage %s is %s", name ? name : "?", state ? state : "?");
     }
     json_decref(j);
     /* the copy-probe gate: rerun (the base is kept) demanding a perfect copy

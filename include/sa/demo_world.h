@@ -36,8 +36,19 @@
  * link lists (removed by the corpus stage: boilerplate headers, few
  * letters), exact and near-duplicate mirrors (removed by dedup), and junk
  * the corpus stage cannot see — reader-comment threads under a harmless
- * header, threads appended inside a genre section, truncated pages — which
- * self-curation has to keep out.
+ * header, threads appended inside a genre section, truncated pages, and
+ * DECOYS: a shop network's pages that copy a document's opening line and
+ * continue it with the network's slogan and a long advert. Decoys
+ * outnumber the clean pages of every held-out genre (64 against 56), so a
+ * model fine-tuned on every backtranslated candidate learns to answer a
+ * held-out request with the slogan; self-curation has to keep them out.
+ *
+ * The pretraining text also holds helper transcripts in the markers of
+ * Dromedary's exemplars ("### User:", "### Internal thoughts:", "### Answer:",
+ * "### End"; seen genres only), as a web-scale base has seen chat logs, and
+ * world/prompts/ holds Dromedary's principles, exemplars, persona,
+ * self-instruct and judge prompts in the world's language (the built-ins
+ * are longer than the demo model's context).
  *
  * Files written under dir (all deterministic in the options: the same seed
  * gives byte-identical files):
@@ -53,8 +64,15 @@
  *                         the pipeline never reads it)
  *   seed.jsonl            seed records {"id","instruction","output","source":"seed"}
  *   eval.jsonl            {"id","prompt","answer","split":"heldout"|"seen",
- *                         "genre","entity","items":[..],"chance"} (answer is
- *                         the reference; chance the pass chance level)
+ *                         "genre","entity","items":[..],"chance"}: answer is
+ *                         the one text the checker PASSES (the genre form
+ *                         filled in; blank lines and line-end spaces aside);
+ *                         chance the pass chance level. `selfalign eval
+ *                         --kind task` on this file counts an output that
+ *                         contains the answer (normalised) as correct: the
+ *                         checker's pass, except that text around the
+ *                         document is tolerated.
+ *   prompts/              Dromedary's prompts for this world (see above)
  *
  * The checker (sa_demo_check): an answer PASSES when, ignoring blank lines
  * and white space at line ends, it is exactly the instruction's genre form
@@ -107,8 +125,10 @@ typedef struct sa_demo_world_opts {
     int32_t n_eval_heldout;     /* held-out eval items per held-out genre: 20 (quick 4) */
     int32_t n_eval_seen;        /* eval items per seen genre: 6 (quick 2) */
     int32_t n_pretrain_stories; /* copy-heavy stories in the pretraining text: 1500 (quick 200) */
-    int32_t n_pages_clean;      /* clean pages per held-out genre: 36 (quick 8); seen genres get 1/4 */
+    int32_t n_pages_clean;      /* clean pages per held-out genre: 56 (quick 8); seen genres get 1/4 */
     int32_t n_pages_junk;       /* pages of each junk kind: 24 (quick 5) */
+    int32_t n_pages_decoy;      /* decoy pages per held-out genre: 64 (quick 10); seen genres get 1/4 */
+    int32_t n_transcripts;      /* helper transcripts in the pretraining text: 1000 (quick 100) */
 } sa_demo_world_opts;
 
 sa_demo_world_opts sa_demo_world_defaults(bool quick);
@@ -123,6 +143,7 @@ typedef enum sa_demo_page_kind {
     SA_DEMO_PAGE_MIRROR,      /* an exact copy of a clean page under another URL */
     SA_DEMO_PAGE_NEARDUP,     /* an article mirror with a word changed */
     SA_DEMO_PAGE_LINKS,       /* a link list (few letters) and chrome */
+    SA_DEMO_PAGE_DECOY,       /* a genre document's opening line, then a shop's advert instead of its form */
     SA_DEMO_PAGE_KIND_COUNT
 } sa_demo_page_kind;
 
@@ -179,22 +200,45 @@ typedef struct sa_demo_chance {
 } sa_demo_chance;
 sa_status sa_demo_chance_of(const sa_demo_task *tasks, size_t n, sa_demo_chance *out, sa_err *err);
 
-/* ---- the demo run (demo_run.c): `selfalign demo` ----
+/* ---- the demo run (demo_run.c, demo_eval.c): `selfalign demo` ----
  *
- * Under out_dir: world/ (sa_demo_world_write), init/ (a random-init Llama
- * of the demo shape with the world's tokenizer), base/ (init pretrained on
- * world/pretrain.jsonl, plain text; base/model is the base model),
- * humpback/ (sa_humpback_run: pmi curation, 2 iterations, the uncurated
- * control), eval/<model>.jsonl (every eval answer with its scores) and
- * demo_results.json (sizes, timings, backtranslation quality, curation
- * precision/recall against the world's truth, and the held-out and seen
- * scores of M0, M1, M2 and the control with their chance levels).
- * Rerunning resumes: a finished pretraining and finished humpback stages
- * are kept; the world is rewritten identically; evaluation is redone.
- * Every model is evaluated greedily with the seed tag as system message
- * (the paper's inference setting). All fine-tunes use the same number of
- * epochs, so the number of passes over the seed is the same for M0 and for
- * the augmented models. */
+ * out_dir is a run directory (run.h, kind "demo") with five stages:
+ *   world      world/ (sa_demo_world_write; rewritten on every run: it is
+ *              deterministic)
+ *   base       init/ (a random-init Llama of the demo shape with the world's
+ *              tokenizer) and base/ (init pretrained on world/pretrain.jsonl,
+ *              plain text; base/model is the base model), then a copying
+ *              probe of the base (4 random world words said back, greedy;
+ *              chance ~0). Below min_copy_probe the run stops here
+ *              (SA_ERR_RANGE; demo_results.json says why).
+ *   humpback   humpback/ (sa_humpback_run: pmi curation, 2 iterations, the
+ *              uncurated control), then what backtranslation and curation
+ *              did against the world's truth (clean documents, junk,
+ *              precision and recall of each round)
+ *   dromedary  dromedary/ (sa_dromedary_run, short: 16 new prompts at most,
+ *              the seed instructions, world/prompts/, full fine-tunes). A
+ *              Dromedary run that fails (e.g. no principle answer passes the
+ *              filters) is recorded as a failed stage and the demo goes on.
+ *   evaluate   eval/: every model (M0, M1, M2, the control, Dromedary's
+ *              clone) answers every eval item greedily, Humpback's models
+ *              with the seed tag as system message (the paper's inference
+ *              setting), Dromedary's with none. Per split and model:
+ *              <split>-<model>.json (kind "task": accuracy = the checker's
+ *              pass with a 95% bootstrap interval, chance, form, content,
+ *              prompts/s) and .items.jsonl (every answer and its scores);
+ *              nll-<split>-<model>.json (sa_eval_nll of the reference
+ *              answers); pairwise-heldout-m2-m0.json (sa_eval_pairwise, M2
+ *              judging in both orders by logits: a 1M-parameter judge, shown
+ *              for its order bias, not as a measure).
+ * Then demo_results.json (sizes, timings, the copy probe, backtranslation
+ * and curation against the truth, every model's scores and throughput) and
+ * report.html (report.h: timeline, loss curves, stage summaries, the
+ * evaluation tables) — the report also after a failure. Rerunning resumes:
+ * a finished pretraining and finished Humpback and Dromedary stages are
+ * kept; evaluation is redone; a rerun with other settings is refused
+ * (run.h). All Humpback fine-tunes use the same number of epochs, so the
+ * number of passes over the seed is the same for M0 and for the augmented
+ * models. */
 typedef struct sa_demo_run_opts {
     const char *out_dir;
     uint64_t seed;
@@ -205,7 +249,7 @@ typedef struct sa_demo_run_opts {
     int64_t pretrain_steps;  /* 0 = the demo's default */
     double min_copy_probe;   /* stop after pretraining (demo_results.json says
                                 why, SA_ERR_RANGE) when the base's copy probe
-                                is below this; 0 = never stop */
+                                is below this; 0 = never stop (default 0.5) */
     FILE *log;               /* progress (NULL = stderr) */
     bool quiet;              /* no progress bars */
 } sa_demo_run_opts;
@@ -218,11 +262,18 @@ typedef struct sa_demo_split_score {
     double pass, form, content; /* means over the split's items */
 } sa_demo_split_score;
 
-#define SA_DEMO_MODELS 4 /* m0, m1, m2, control */
+#define SA_DEMO_MODELS 5 /* m0, m1, m2, control, dromedary */
 typedef struct sa_demo_results {
     const char *model_names[SA_DEMO_MODELS];
     bool evaluated[SA_DEMO_MODELS];
     sa_demo_split_score heldout[SA_DEMO_MODELS], seen[SA_DEMO_MODELS];
+    double heldout_lo[SA_DEMO_MODELS], heldout_hi[SA_DEMO_MODELS]; /* 95% bootstrap interval of held-out pass */
+    double nll_heldout[SA_DEMO_MODELS];           /* reference NLL per token, held-out split */
+    double answer_prompts_per_s[SA_DEMO_MODELS];  /* greedy answers, 64 tokens at most */
+    double nll_prompts_per_s[SA_DEMO_MODELS];     /* reference scoring */
+    double pairwise_win_rate, pairwise_lo, pairwise_hi, pairwise_order_bias; /* M2 vs M0; NaN if not run */
+    double pairwise_prompts_per_s;
+    double copy_probe;
     sa_demo_chance chance_heldout, chance_seen;
     double seconds;
 } sa_demo_results;

@@ -1,7 +1,8 @@
 /* demo_internal.h — what demo_world.c needs from demo_bpe.c (internal to
  * src/pipeline, not installed).
  *
- * Also the world generator's shared state and helpers (below).
+ * Also the world generator's shared state and helpers, and the evaluation
+ * of the demo's models (demo_eval.c), below.
  *
  * sa_demo_bpe_write trains a byte-level BPE on ASCII text (GPT-2
  * pre-tokenization, merges by pair frequency until no pair occurs at least
@@ -85,5 +86,57 @@ sa_status sa_dw_dump(json_t *j, sa_strbuf *out, sa_err *err);
 sa_status sa_dw_article_text(dw *w, int e, int n_sent, sa_strbuf *out);
 /* unlabeled/pages.jsonl and pages_truth.jsonl (demo_pages.c). */
 sa_status sa_dw_write_pages(dw *w, const char *dir, sa_demo_world_stats *st, sa_err *err);
+
+/* ---- evaluating the demo's models (demo_eval.c) ---- */
+
+#include <stdio.h>
+
+#include "sa/engine.h"
+#include "sa/eval.h"
+#include "sa/prompts.h"
+
+typedef struct sa_demo_item {
+    sa_demo_task task;
+    char *id, *prompt, *answer; /* answer: the one text that passes */
+    bool heldout;
+} sa_demo_item;
+
+typedef struct sa_demo_items {
+    sa_demo_item *v;
+    size_t n;
+} sa_demo_items;
+
+/* world/eval.jsonl (every line must parse as a demo eval item). */
+sa_status sa_demo_items_load(const char *file, sa_demo_items *out, sa_err *err);
+void sa_demo_items_free(sa_demo_items *it);
+
+typedef struct sa_demo_eval_spec {
+    const char *out_dir;   /* results go to out_dir/eval/ (must exist) */
+    const char *name;      /* file stem: "m0" */
+    const char *label;     /* shown in the report: "M0" */
+    const char *model_dir;
+    const char *system;    /* system message of every prompt; NULL = none */
+    int threads;
+    uint64_t seed;
+} sa_demo_eval_spec;
+
+typedef struct sa_demo_eval_result {
+    sa_demo_split_score heldout, seen;
+    double heldout_lo, heldout_hi, seen_lo, seen_hi; /* 95% bootstrap interval of pass */
+    double nll_heldout, nll_seen;                    /* mean reference NLL per token */
+    double answer_prompts_per_s, nll_prompts_per_s;
+} sa_demo_eval_result;
+
+/* Answers, checker scores and reference NLL of one model (see demo_eval.c);
+ * chance[0] held-out, chance[1] seen. */
+sa_status sa_demo_eval_model(const sa_demo_eval_spec *m, const sa_demo_items *it, const sa_demo_chance *chance,
+                             sa_demo_eval_result *res, sa_err *err);
+/* a against b on the held-out split, a judging in both orders (logits). */
+sa_status sa_demo_eval_pairwise(const sa_demo_eval_spec *a, const sa_demo_eval_spec *b, const sa_prompts *prompts,
+                                const sa_demo_items *it, sa_eval_pairwise_result *res, sa_err *err);
+
+/* An sa_gen_callback: the text of request id into ((char **)ctx)[id]
+ * (request ids are item indexes), replacing what was there. */
+sa_status demo_collect_text(void *ctx, const sa_gen_result *res);
 
 #endif

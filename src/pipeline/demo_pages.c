@@ -10,7 +10,7 @@
 #include "demo_internal.h"
 
 static const char *const k_kind_names[SA_DEMO_PAGE_KIND_COUNT] = {
-    "clean", "mixed", "thread", "truncated", "article", "mirror", "near_duplicate", "links"};
+    "clean", "mixed", "thread", "truncated", "article", "mirror", "near_duplicate", "links", "decoy"};
 
 const char *sa_demo_page_kind_name(sa_demo_page_kind k) {
     return (unsigned)k < SA_DEMO_PAGE_KIND_COUNT ? k_kind_names[k] : "?";
@@ -96,7 +96,38 @@ static void page_meta(dw *w, page *pg, const dw_ctx *c, int n) {
     snprintf(pg->url, sizeof pg->url, "https://%s-%s.example/p/%d", site, kinds[sa_dw_rnd(w, 4)], 1000 + n);
 }
 
-/* A page holding one genre document (clean, mixed or truncated). */
+/* Advert lines of a decoy page: a shop network that copied a document's
+ * opening line to rank for it, always followed by the network's slogan
+ * (k_slogan) and then six to nine advert lines. They name some item at
+ * most once and never the entity, so the instruction written for the
+ * opening line explains little of them (what pmi curation measures). The
+ * decoys outnumber the clean pages of each held-out genre and all continue
+ * the opening line the same way, so a model trained on every candidate
+ * answers a request for a held-out genre with the slogan: junk that an
+ * uncurated model learns even under greedy decoding. */
+static const char k_slogan[] = "Best prices of the season, only this week!";
+static const char *const k_advert[] = {
+    "Buy now and get free shipping to your door.",
+    "Sign up for our newsletter and save ten coins.",
+    "Click here to see more offers from our shop.",
+    "Limited stock: order today before it is gone.",
+    "Our customers love us, read the reviews below.",
+    "Call us now, our team is waiting for you.",
+    "Add to cart | Buy now | Save for later",
+    "Cheap {a} for sale, order today!",
+    "We ship {a} to {P} and {Q} every day.",
+    "Prices may change without notice. Terms apply.",
+    "Gift cards for every friend, from two coins.",
+    "Open every day from morning to evening.",
+    "Pay with one coin now and the rest next month.",
+    "Join our club and get a present with every order.",
+    "Follow us for the newest offers and deals.",
+    "Returns are free within ten days.",
+    "Ask about our prices for shops and markets.",
+};
+#define N_ADVERT ((int)(sizeof k_advert / sizeof k_advert[0]))
+
+/* A page holding one genre document (clean, mixed, truncated or decoy). */
 static sa_status genre_page(dw *w, page *pg, int g, sa_demo_page_kind kind, int n) {
     sa_demo_task t;
     int e = 0;
@@ -119,6 +150,22 @@ static sa_status genre_page(dw *w, page *pg, int g, sa_demo_page_kind kind, int 
             cut = nl ? (size_t)(nl - doc.buf) + 1 : doc.len;
         }
         if (cut < doc.len) sa_strbuf_truncate(&doc, cut > 0 ? cut - 1 : 0);
+    }
+    if (!s && kind == SA_DEMO_PAGE_DECOY) {
+        /* the opening line, the slogan, then six to nine advert lines */
+        const char *nl = memchr(doc.buf, '\n', doc.len);
+        if (nl) sa_strbuf_truncate(&doc, (size_t)(nl - doc.buf));
+        s = sa_strbuf_putc(&doc, '\n');
+        if (!s) s = sa_strbuf_puts(&doc, k_slogan);
+        int n_ad = 6 + sa_dw_rnd(w, 4), used[N_ADVERT] = {0};
+        for (int i = 0; i < n_ad && !s; i++) {
+            int k;
+            do k = sa_dw_rnd(w, N_ADVERT);
+            while (used[k]);
+            used[k] = 1;
+            s = sa_strbuf_putc(&doc, '\n');
+            if (!s) s = sa_dw_put_t(&doc, k_advert[k], &c);
+        }
     }
     if (!s) s = sa_strbuf_append(&pg->text, doc.buf, doc.len);
     sa_strbuf_free(&doc);
@@ -198,7 +245,8 @@ sa_status sa_dw_write_pages(dw *w, const char *dir, sa_demo_world_stats *st, sa_
     int nc = o->n_pages_clean, nj = o->n_pages_junk, seen_per = nc / 4 > 0 ? nc / 4 : 1;
     int n_clean = 5 * nc + 5 * seen_per, n_mixed = 2 * nj, n_thread = nj, n_trunc = nj / 2 > 0 ? nj / 2 : 1;
     int n_art = n_trunc, n_mirror = n_trunc, n_near = n_trunc, n_links = n_trunc;
-    int n = n_clean + n_mixed + n_thread + n_trunc + n_art + n_mirror + n_near + n_links;
+    int nd = o->n_pages_decoy, n_decoy = 5 * nd + 5 * (nd / 4);
+    int n = n_clean + n_mixed + n_thread + n_trunc + n_art + n_mirror + n_near + n_links + n_decoy;
     page *pg = calloc((size_t)n, sizeof *pg);
     uint32_t *order = malloc((size_t)n * sizeof *order);
     sa_status s = pg && order ? SA_OK : SA_ERR_NOMEM;
@@ -212,6 +260,11 @@ sa_status sa_dw_write_pages(dw *w, const char *dir, sa_demo_world_stats *st, sa_
         s = genre_page(w, &pg[k], sa_dw_rnd(w, 5) ? sa_dw_heldout_genre(w) : sa_dw_seen_genre(w), SA_DEMO_PAGE_MIXED, k);
     for (int i = 0; i < n_trunc && !s; i++, k++)
         s = genre_page(w, &pg[k], sa_dw_rnd(w, 5) ? sa_dw_heldout_genre(w) : sa_dw_seen_genre(w), SA_DEMO_PAGE_TRUNCATED, k);
+    for (int g = 0; g < SA_DEMO_GENRES && !s; g++)
+        for (int i = 0; sa_demo_genre_heldout(g) && i < nd && !s; i++, k++)
+            s = genre_page(w, &pg[k], g, SA_DEMO_PAGE_DECOY, k);
+    for (int i = 0; i < 5 * (nd / 4) && !s; i++, k++)
+        s = genre_page(w, &pg[k], sa_dw_seen_genre(w), SA_DEMO_PAGE_DECOY, k);
     for (int i = 0; i < n_thread && !s; i++, k++) s = other_page(w, &pg[k], SA_DEMO_PAGE_THREAD, k);
     int art0 = k;
     for (int i = 0; i < n_art && !s; i++, k++) s = other_page(w, &pg[k], SA_DEMO_PAGE_ARTICLE, k);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "sa/chat.h"
+#include "sa/dromedary.h"
 #include "sa/engine.h"
 #include "sa/fileio.h"
 #include "sa/humpback.h"
@@ -21,13 +22,16 @@
 #include "sa/prompts.h"
 #include "sa/rng.h"
 #include "sa/record.h"
+#include "sa/report.h"
+#include "sa/run.h"
 #include "sa/signal.h"
 #include "sa/tokenizer.h"
 #include "sa/trainer.h"
 
 #include "demo_internal.h"
 
-static const char *const k_models[SA_DEMO_MODELS] = {"m0", "m1", "m2", "control"};
+static const char *const k_models[SA_DEMO_MODELS] = {"m0", "m1", "m2", "control", "dromedary"};
+static const char *const k_labels[SA_DEMO_MODELS] = {"M0", "M1", "M2", "control (uncurated)", "Dromedary"};
 
 sa_demo_run_opts sa_demo_run_defaults(void) {
     sa_demo_run_opts o;
@@ -35,6 +39,7 @@ sa_demo_run_opts sa_demo_run_defaults(void) {
     o.out_dir = "demo";
     o.seed = 1;
     o.min_score = NAN;
+    o.min_copy_probe = 0.5;
     return o;
 }
 
@@ -44,6 +49,7 @@ typedef struct run {
     sa_strbuf p[4]; /* scratch paths */
     double t0;
     json_t *res;    /* demo_results.json */
+    sa_run *run;    /* the demo's run directory (manifest, stage states) */
 } run;
 
 static double now_s(void) {
@@ -77,10 +83,11 @@ typedef struct shape {
     int64_t pretrain_steps;
     int32_t epochs;
     double min_score;
+    int32_t dromedary_epochs;
 } shape;
 
 static shape demo_shape(const sa_demo_run_opts *o) {
-    shape s = o->quick ? (shape){64, 192, 2, 4, 128, 60, 2, 0.5} : (shape){128, 384, 4, 4, 128, 1000, 8, 0.1};
+    shape s = o->quick ? (shape){64, 192, 2, 4, 128, 150, 4, 0.1, 1} : (shape){128, 384, 4, 4, 128, 1800, 8, 0.2, 3};
     if (o->pretrain_steps > 0) s.pretrain_steps = o->pretrain_steps;
     if (o->epochs > 0) s.epochs = o->epochs;
     if (!isnan(o->min_score)) s.min_score = o->min_score;
@@ -104,7 +111,7 @@ static sa_status make_init(run *r, const shape *sh, int32_t vocab, int64_t *n_pa
     c.dim = sh->dim, c.hidden_dim = sh->hidden, c.n_layers = sh->layers, c.n_heads = sh->heads;
     c.n_kv_heads = sh->heads, c.head_dim = sh->dim / sh->heads;
     c.vocab_size = vocab; /* no padding: the engine may sample any row of the classifier */
-    c.max_seq_len = 512, c.rope_theta = 10000.0f, c.norm_eps = 1e-5f;
+    c.max_seq_len = 1024, c.rope_theta = 10000.0f, c.norm_eps = 1e-5f;
     c.rope_layout = SA_ROPE_LAYOUT_NEOX, c.tied_embeddings = true;
     c.bos_id = SA_DEMO_TOK_EOT, c.eos_id = SA_DEMO_TOK_EOT;
     *n_params = sa_model_config_n_params(&c);
@@ -172,135 +179,6 @@ static sa_status humpback(run *r, const shape *sh, sa_err *err) {
     return sa_humpback_run(&o, err);
 }
 
-/* ---- evaluation ---- */
-
-typedef struct item {
-    sa_demo_task task;
-    char *id, *prompt;
-    bool heldout;
-} item;
-
-typedef struct items {
-    item *v;
-    size_t n;
-} items;
-
-static void items_free(items *it) {
-    for (size_t i = 0; i < it->n; i++) free(it->v[i].id), free(it->v[i].prompt);
-    free(it->v);
-    memset(it, 0, sizeof *it);
-}
-
-static sa_status load_items(const char *file, items *out, sa_err *err) {
-    sa_strbuf b = {0};
-    sa_status s = sa_file_read_strbuf(file, &b, err);
-    size_t cap = 0;
-    for (size_t i = 0, ln = 1; !s && i < b.len; ln++) {
-        const char *nl = memchr(b.buf + i, '\n', b.len - i);
-        size_t e = nl ? (size_t)(nl - b.buf) : b.len;
-        json_t *j = NULL;
-        s = sa_json_parse(b.buf + i, e - i, file, &j, err);
-        const char *id = json_string_value(json_object_get(j, "id"));
-        const char *pr = json_string_value(json_object_get(j, "prompt"));
-        const char *sp = json_string_value(json_object_get(j, "split"));
-        sa_demo_task t;
-        if (!s && (!id || !pr || !sp || !sa_demo_task_parse(pr, &t)))
-            s = sa_err_set(err, SA_ERR_FORMAT, "%s:%zu: not a demo eval item", file, ln);
-        if (!s && out->n == cap) {
-            cap = cap ? cap * 2 : 64;
-            item *nv = realloc(out->v, cap * sizeof *nv);
-            if (!nv) s = sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
-            else out->v = nv;
-        }
-        if (!s) {
-            item *x = &out->v[out->n++];
-            x->task = t, x->id = strdup(id), x->prompt = strdup(pr), x->heldout = strcmp(sp, "heldout") == 0;
-            if (!x->id || !x->prompt) s = sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
-        }
-        json_decref(j);
-        i = e + 1;
-    }
-    sa_strbuf_free(&b);
-    return s;
-}
-
-typedef struct gen_ctx {
-    char **out;
-} gen_ctx;
-
-static sa_status on_gen(void *ctx, const sa_gen_result *res) {
-    gen_ctx *g = ctx;
-    free(g->out[res->id]);
-    g->out[res->id] = strndup(res->text ? res->text : "", res->text_len);
-    return g->out[res->id] ? SA_OK : SA_ERR_NOMEM;
-}
-
-/* Greedy answers of model_dir to every item, scored; writes out_file. */
-static sa_status eval_model(run *r, const char *model_dir, const char *system, const items *it, const char *out_file,
-                            sa_demo_split_score *held, sa_demo_split_score *seen, sa_err *err) {
-    sa_model *m = NULL;
-    sa_tokenizer *tok = NULL;
-    sa_engine *e = NULL;
-    sa_chat_template tmpl;
-    sa_tokens *ids = calloc(it->n ? it->n : 1, sizeof *ids);
-    sa_gen_request *rq = calloc(it->n ? it->n : 1, sizeof *rq);
-    char **outs = calloc(it->n ? it->n : 1, sizeof *outs);
-    sa_status s = ids && rq && outs ? SA_OK : sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
-    if (!s) s = sa_model_load(&m, model_dir, err);
-    if (!s) s = sa_tokenizer_load(&tok, model_dir, err);
-    bool fell_back = false;
-    if (!s) s = sa_chat_template_resolve(tok, NULL, &tmpl, &fell_back, err);
-    sa_engine_local_opts eo = sa_engine_local_defaults();
-    eo.n_slots = 16;
-    eo.n_threads = r->o->threads;
-    if (!s) s = sa_engine_local_new(&e, m, tok, &eo, err);
-    for (size_t i = 0; i < it->n && !s; i++) {
-        sa_chat_msg msgs[2] = {{SA_CHAT_ROLE_SYSTEM, system}, {SA_CHAT_ROLE_USER, it->v[i].prompt}};
-        s = sa_chat_encode(tok, &tmpl, msgs, 2, true, &ids[i], NULL, err);
-        rq[i] = sa_gen_request_default();
-        rq[i].id = i;
-        rq[i].prompt_tokens = ids[i].ids;
-        rq[i].n_prompt_tokens = (int32_t)ids[i].n;
-        rq[i].max_tokens = 64;
-        rq[i].sampling = sa_sampling_greedy();
-        rq[i].seed = r->o->seed;
-    }
-    gen_ctx g = {outs};
-    if (!s) s = sa_engine_generate(e, rq, it->n, on_gen, &g, err);
-    sa_strbuf lines = {0};
-    memset(held, 0, sizeof *held);
-    memset(seen, 0, sizeof *seen);
-    for (size_t i = 0; i < it->n && !s; i++) {
-        const char *a = outs[i] ? outs[i] : "";
-        sa_demo_score sc;
-        sa_demo_check(&it->v[i].task, a, strlen(a), &sc);
-        sa_demo_split_score *d = it->v[i].heldout ? held : seen;
-        d->n++, d->pass += sc.pass, d->form += sc.form, d->content += sc.content;
-        json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:b, s:f}", "id", it->v[i].id, "prompt", it->v[i].prompt, "output",
-                              a, "pass", sc.pass, "form", sc.form, "content", sc.content);
-        s = j ? sa_json_dump_line(j, &lines, err) : sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
-        json_decref(j);
-    }
-    sa_demo_split_score *both[2] = {held, seen};
-    for (int k = 0; k < 2; k++)
-        if (both[k]->n) {
-            double n = (double)both[k]->n;
-            both[k]->pass /= n, both[k]->form /= n, both[k]->content /= n;
-        }
-    if (!s) s = sa_file_write_atomic(out_file, lines.buf ? lines.buf : "", lines.len, err);
-    sa_strbuf_free(&lines);
-    for (size_t i = 0; i < it->n; i++) {
-        if (ids) sa_tokens_free(&ids[i]);
-        if (outs) free(outs[i]);
-    }
-    free(ids);
-    free(rq);
-    free(outs);
-    sa_engine_free(e);
-    sa_tokenizer_free(tok);
-    sa_model_free(m);
-    return s;
-}
 
 /* ---- what the base model can do: a copying probe ----
  *
@@ -348,8 +226,7 @@ static sa_status copy_probe(run *r, const char *model_dir, double *acc, sa_err *
     eo.n_slots = 16;
     eo.n_threads = r->o->threads;
     if (!s) s = sa_engine_local_new(&e, m, tok, &eo, err);
-    gen_ctx g = {outs};
-    if (!s) s = sa_engine_generate(e, rq, N, on_gen, &g, err);
+    if (!s) s = sa_engine_generate(e, rq, N, demo_collect_text, outs, err);
     int hits = 0;
     for (int i = 0; i < N; i++) {
         if (!s && outs[i] && strncmp(outs[i], want[i], strlen(want[i])) == 0) hits++;
@@ -428,11 +305,267 @@ static sa_status analyse(const char *file, bool has_threshold, double min_score,
     return j ? SA_OK : sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
 }
 
+/* ---- Dromedary (short) ---- */
+
+static sa_status dromedary(run *r, const shape *sh, sa_err *err) {
+    sa_dromedary_opts o = sa_dromedary_defaults();
+    o.run_dir = path(r, 0, "dromedary", NULL);
+    o.base = path(r, 1, "base", "model");
+    o.seed_path = path(r, 2, "world", "seed.jsonl");
+    o.prompts_dir = path(r, 3, "world", "prompts");
+    o.target = r->o->quick ? 4 : 16;
+    o.max_rounds = r->o->quick ? 1 : 3;
+    o.k = 4;
+    o.si_max_tokens = 48;
+    o.answer_max_tokens = 96; /* thoughts and the answer */
+    o.min_words = 5;
+    /* greedy, like the demo's backtranslation: sampling at 0.7 from a model
+     * this small drifts out of the exemplars' format */
+    o.temperature = 0.0f;
+    sa_train_opts *t[2] = {&o.engrave, &o.clone};
+    for (int k = 0; k < 2; k++) {
+        t[k]->seq_len = 192;
+        t[k]->epochs = sh->dromedary_epochs;
+        t[k]->batch = 16;
+        t[k]->sched = (sa_lr_schedule){.type = SA_LR_LINEAR, .lr = 1e-3f, .lr_final = 1e-4f, .warmup = 5};
+        t[k]->log_every = 25;
+    }
+    o.seed = r->o->seed;
+    o.gen_batch = 16;
+    o.threads = r->o->threads;
+    o.log = r->log;
+    o.quiet = r->o->quiet;
+    return sa_dromedary_run(&o, err);
+}
+
+/* The figures of the dromedary run's manifest that say how far it got. */
+static json_t *dromedary_summary(run *r) {
+    json_t *m = NULL, *sum = json_object();
+    bool active = false;
+    sa_err e = {0};
+    if (!sum || sa_run_read(path(r, 0, "dromedary", NULL), &m, &active, &e)) return sum;
+    static const char *const pick[][3] = {
+        {"selfinstruct", "accepted", "new_prompts"},       {"principles", "queries", "principle_queries"},
+        {"principles", "accepted", "principle_answers"},   {"principles", "rejected", "principle_rejected"},
+        {"clone-gen", "accepted", "verbose_answers"},      {"engrave", "final_loss", "engrave_loss_last"},
+        {"clone", "final_loss", "clone_loss_last"},
+    };
+    size_t i;
+    json_t *st;
+    json_array_foreach(json_object_get(m, "stages"), i, st) {
+        const char *name = json_string_value(json_object_get(st, "name"));
+        for (size_t k = 0; name && k < sizeof pick / sizeof pick[0]; k++) {
+            json_t *v = json_object_get(json_object_get(st, "summary"), pick[k][1]);
+            if (strcmp(name, pick[k][0]) == 0 && v) json_object_set(sum, pick[k][2], v);
+        }
+        if (name && strcmp(name, "principles") == 0)
+            json_object_set(sum, "principle_rejected_by",
+                            json_object_get(json_object_get(st, "summary"), "rejected_by_reason"));
+    }
+    json_decref(m);
+    return sum;
+}
+
 /* ---- the run ---- */
 
-static json_t *split_json(const sa_demo_split_score *d) {
-    return json_pack("{s:I, s:f, s:f, s:f}", "n", (json_int_t)d->n, "pass", d->pass, "form", d->form, "content",
-                     d->content);
+static const char *const k_stages[] = {"world", "base", "humpback", "dromedary", "evaluate"};
+#define N_STAGES (sizeof k_stages / sizeof k_stages[0])
+
+static json_t *split_json(const sa_demo_split_score *d, double lo, double hi) {
+    return json_pack("{s:I, s:f, s:[f,f], s:f, s:f}", "n", (json_int_t)d->n, "pass", d->pass, "pass_ci",
+                     isfinite(lo) ? lo : 0.0, isfinite(hi) ? hi : 0.0, "form", d->form, "content", d->content);
+}
+
+/* Begin a stage; the caller ends it with stage_end. */
+static sa_status stage_begin(run *r, const char *name, sa_err *err) {
+    return sa_run_stage_begin(r->run, name, err);
+}
+
+static sa_status stage_end(run *r, const char *name, sa_status result, json_t *summary, const sa_err *why) {
+    sa_err e2 = {0};
+    sa_status s = sa_run_stage_end(r->run, name, result, summary, result ? why->msg : NULL, &e2);
+    json_decref(summary);
+    (void)s;
+    return result;
+}
+
+static sa_status write_results(run *r, sa_err *err) {
+    sa_strbuf out = {0};
+    sa_status s = sa_json_dump_line(r->res, &out, err);
+    if (!s) s = sa_file_write_atomic(path(r, 0, "demo_results.json", NULL), out.buf, out.len, err);
+    sa_strbuf_free(&out);
+    return s;
+}
+
+static sa_status base_stage(run *r, const shape *sh, const sa_demo_world_stats *ws, double *probe, sa_err *err) {
+    json_t *sum = json_object();
+    sa_status s = sum ? SA_OK : sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
+    if (!s && !sa_path_exists(path(r, 0, "base", "model/config.json"))) {
+        int64_t n_params = 0;
+        s = make_init(r, sh, ws->vocab_size, &n_params, err);
+        if (!s) say(r, "2/6 random-init model in %s: %.0f parameters", path(r, 0, "init", NULL), (double)n_params);
+        if (!s) say(r, "2/6 pretraining the base on world/pretrain.jsonl for %.0f steps", (double)sh->pretrain_steps);
+        sa_train_result tr;
+        memset(&tr, 0, sizeof tr);
+        if (!s) s = pretrain(r, sh, &tr, err);
+        if (!s) {
+            json_object_set_new(sum, "steps", json_integer((json_int_t)tr.steps));
+            json_object_set_new(sum, "loss_first", json_real(tr.first_loss));
+            json_object_set_new(sum, "loss_last", json_real(tr.final_loss));
+            json_object_set_new(sum, "tokens_per_s", json_real(tr.tokens_per_s));
+            json_object_set_new(r->res, "pretrain", json_deep_copy(sum));
+        }
+    } else if (!s) {
+        say(r, "2/6 base model already pretrained: %s", path(r, 0, "base", "model"));
+    }
+    sa_model_config c;
+    if (!s && sa_model_config_from_hf(&c, path(r, 0, "base", "model/config.json"), err) == SA_OK) {
+        json_t *mj = json_pack("{s:i, s:i, s:i, s:i, s:i, s:I}", "dim", c.dim, "hidden", c.hidden_dim, "layers",
+                               c.n_layers, "heads", c.n_heads, "vocab", c.vocab_size, "params",
+                               (json_int_t)sa_model_config_n_params(&c));
+        json_object_set_new(r->res, "model", mj);
+        json_object_set_new(sum, "params", json_integer((json_int_t)sa_model_config_n_params(&c)));
+    }
+    if (!s) s = copy_probe(r, path(r, 3, "base", "model"), probe, err);
+    if (!s) {
+        const char *verdict =
+            *probe >= 0.25 ? "the base copies in context"
+                           : "the base barely copies in context: backtranslated instructions will not name the "
+                             "page's entity and item and the forward models will not copy them into answers, so no "
+                             "held-out effect is expected (pretrain longer: --pretrain-steps)";
+        json_object_set_new(r->res, "base_copy_probe",
+                            json_pack("{s:f, s:s, s:s}", "accuracy", *probe, "what",
+                                      "4 random world words said back exactly, greedy; chance ~0", "verdict", verdict));
+        json_object_set_new(sum, "copy_probe", json_real(*probe));
+        fprintf(r->log, "demo: base model copy probe: %.0f%% of 4-word lists said back exactly (chance ~0): %s\n",
+                100 * *probe, verdict);
+    }
+    return stage_end(r, "base", s, sum, err);
+}
+
+static sa_status humpback_stage(run *r, const shape *sh, sa_err *err) {
+    say(r, "3/6 humpback: backward model, augmentation, M0, pmi curation >= %.3g, M1, M2, control", sh->min_score);
+    sa_status s = humpback(r, sh, err);
+    json_t *sum = json_object(), *aug = NULL, *c1 = NULL, *c2 = NULL;
+    if (!s && !sum) s = sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
+    /* what backtranslation and curation did, against the world's truth */
+    if (!s) s = analyse(path(r, 0, "humpback", "augment/candidates.jsonl"), false, 0, &aug, err);
+    if (!s) s = analyse(path(r, 0, "humpback", "curate-1/scored.jsonl"), true, sh->min_score, &c1, err);
+    if (!s) s = analyse(path(r, 0, "humpback", "curate-2/scored.jsonl"), true, sh->min_score, &c2, err);
+    if (!s) {
+        json_object_set_new(r->res, "candidates", json_incref(aug));
+        json_object_set_new(r->res, "curation", json_pack("[O, O]", c1, c2));
+        json_int_t n = json_integer_value(json_object_get(aug, "candidates"));
+        json_int_t cl = json_integer_value(json_object_get(aug, "clean"));
+        json_object_set_new(sum, "candidates", json_integer(n));
+        json_object_set_new(sum, "candidates_clean", json_integer(cl));
+        json_object_set_new(sum, "candidates_junk", json_integer(n - cl));
+        json_object_set_new(sum, "candidates_heldout_clean", json_incref(json_object_get(aug, "heldout_clean")));
+        fprintf(r->log, "demo: %lld candidates, %lld clean documents (%lld with the exact instruction), %lld junk\n",
+                (long long)n, (long long)cl,
+                (long long)json_integer_value(json_object_get(aug, "clean_right_instruction")), (long long)(n - cl));
+        json_t *cs[2] = {c1, c2};
+        for (int k = 0; k < 2; k++) {
+            char key[32];
+            fprintf(r->log, "demo: curate-%d kept %lld: precision %.3f, recall %.3f, junk kept %lld of %lld\n", k + 1,
+                    (long long)json_integer_value(json_object_get(cs[k], "selected")),
+                    json_real_value(json_object_get(cs[k], "precision")),
+                    json_real_value(json_object_get(cs[k], "recall")),
+                    (long long)json_integer_value(json_object_get(cs[k], "junk_kept")),
+                    (long long)json_integer_value(json_object_get(cs[k], "junk_total")));
+            snprintf(key, sizeof key, "curate%d_kept", k + 1);
+            json_object_set_new(sum, key, json_incref(json_object_get(cs[k], "selected")));
+            snprintf(key, sizeof key, "curate%d_junk_kept", k + 1);
+            json_object_set_new(sum, key, json_incref(json_object_get(cs[k], "junk_kept")));
+            snprintf(key, sizeof key, "curate%d_precision", k + 1);
+            json_object_set_new(sum, key, json_incref(json_object_get(cs[k], "precision")));
+            snprintf(key, sizeof key, "curate%d_recall", k + 1);
+            json_object_set_new(sum, key, json_incref(json_object_get(cs[k], "recall")));
+        }
+    }
+    json_decref(aug);
+    json_decref(c1);
+    json_decref(c2);
+    return stage_end(r, "humpback", s, sum, err);
+}
+
+static sa_status evaluate_stage(run *r, sa_demo_results *res, sa_err *err) {
+    sa_demo_items it = {0};
+    sa_prompts *tags = NULL, *world_pr = NULL;
+    json_t *sum = json_object(), *models = json_object();
+    sa_status s = sum && models ? SA_OK : sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
+    if (!s) s = sa_demo_items_load(path(r, 0, "world", "eval.jsonl"), &it, err);
+    if (!s) s = sa_prompts_load(&tags, NULL, err);
+    if (!s) s = sa_prompts_load(&world_pr, path(r, 0, "world", "prompts"), err);
+    if (!s) s = sa_mkdir_p(path(r, 0, "eval", NULL), 0777, err);
+    sa_demo_chance ch[2] = {res->chance_heldout, res->chance_seen};
+    sa_demo_eval_spec spec[SA_DEMO_MODELS];
+    char dirs[SA_DEMO_MODELS][4096];
+    for (int k = 0; k < SA_DEMO_MODELS && !s; k++) {
+        bool is_dr = k == SA_DEMO_MODELS - 1;
+        char md[64];
+        snprintf(md, sizeof md, "%s/model", k_models[k]);
+        snprintf(dirs[k], sizeof dirs[k], "%s", is_dr ? path(r, 1, "dromedary", "clone/model") : path(r, 1, "humpback", md));
+        spec[k] = (sa_demo_eval_spec){r->o->out_dir, k_models[k], k_labels[k], dirs[k],
+                                      is_dr ? NULL : sa_prompts_get(tags, "tag_seed"), r->o->threads, r->o->seed};
+        char cfgp[4200];
+        snprintf(cfgp, sizeof cfgp, "%s/config.json", dirs[k]);
+        if (!sa_path_exists(cfgp)) {
+            say(r, "6/6 %s: no model (%s), not evaluated", k_labels[k], dirs[k]);
+            continue;
+        }
+        say(r, "6/6 evaluating %s on the held-out and seen instructions", k_labels[k]);
+        sa_demo_eval_result er;
+        s = sa_demo_eval_model(&spec[k], &it, ch, &er, err);
+        if (s) break;
+        res->evaluated[k] = true;
+        res->heldout[k] = er.heldout, res->seen[k] = er.seen;
+        res->heldout_lo[k] = er.heldout_lo, res->heldout_hi[k] = er.heldout_hi;
+        res->nll_heldout[k] = er.nll_heldout;
+        res->answer_prompts_per_s[k] = er.answer_prompts_per_s;
+        res->nll_prompts_per_s[k] = er.nll_prompts_per_s;
+        json_t *mj = json_pack("{s:o, s:o, s:f, s:f, s:f, s:f}", "heldout",
+                               split_json(&er.heldout, er.heldout_lo, er.heldout_hi), "seen",
+                               split_json(&er.seen, er.seen_lo, er.seen_hi), "nll_heldout",
+                               isfinite(er.nll_heldout) ? er.nll_heldout : 0.0, "nll_seen",
+                               isfinite(er.nll_seen) ? er.nll_seen : 0.0, "answer_prompts_per_s",
+                               er.answer_prompts_per_s, "nll_prompts_per_s", er.nll_prompts_per_s);
+        json_object_set_new(models, k_models[k], mj);
+        char key[48];
+        snprintf(key, sizeof key, "%s_heldout_pass", k_models[k]);
+        json_object_set_new(sum, key, json_real(er.heldout.pass));
+        snprintf(key, sizeof key, "%s_seen_pass", k_models[k]);
+        json_object_set_new(sum, key, json_real(er.seen.pass));
+    }
+    res->pairwise_win_rate = res->pairwise_lo = res->pairwise_hi = res->pairwise_order_bias = NAN;
+    if (!s && res->evaluated[2] && res->evaluated[0]) {
+        say(r, "6/6 pairwise: M2 against M0 on the held-out instructions, M2 judging both orders (logits)");
+        sa_eval_pairwise_result pr;
+        s = sa_demo_eval_pairwise(&spec[2], &spec[0], world_pr, &it, &pr, err);
+        if (!s) {
+            res->pairwise_win_rate = pr.sum.win_rate, res->pairwise_lo = pr.sum.win_rate_lo;
+            res->pairwise_hi = pr.sum.win_rate_hi, res->pairwise_order_bias = pr.sum.order_bias;
+            res->pairwise_prompts_per_s = pr.prompts_per_s;
+            json_object_set_new(
+                r->res, "pairwise_m2_m0",
+                json_pack("{s:f, s:[f,f], s:f, s:I, s:I, s:I, s:f, s:s}", "win_rate",
+                          isfinite(pr.sum.win_rate) ? pr.sum.win_rate : 0.0, "win_rate_ci",
+                          isfinite(pr.sum.win_rate_lo) ? pr.sum.win_rate_lo : 0.0,
+                          isfinite(pr.sum.win_rate_hi) ? pr.sum.win_rate_hi : 0.0, "order_bias",
+                          isfinite(pr.sum.order_bias) ? pr.sum.order_bias : 0.0, "wins", (json_int_t)pr.sum.wins,
+                          "ties", (json_int_t)pr.sum.ties, "losses", (json_int_t)pr.sum.losses, "prompts_per_s",
+                          pr.prompts_per_s, "judge",
+                          "M2 itself, logits mode, both orders: a 1M-parameter world model, not a real judge; the "
+                          "checker's pass is the measure"));
+            json_object_set_new(sum, "pairwise_m2_vs_m0_win_rate", json_real(isfinite(pr.sum.win_rate) ? pr.sum.win_rate : 0));
+            json_object_set_new(sum, "pairwise_order_bias", json_real(isfinite(pr.sum.order_bias) ? pr.sum.order_bias : 0));
+        }
+    }
+    json_object_set_new(r->res, "models", models);
+    sa_prompts_free(tags);
+    sa_prompts_free(world_pr);
+    sa_demo_items_free(&it);
+    return stage_end(r, "evaluate", s, sum, err);
 }
 
 sa_status sa_demo_run(const sa_demo_run_opts *o, sa_demo_results *res, sa_err *err) {
@@ -448,143 +581,93 @@ sa_status sa_demo_run(const sa_demo_run_opts *o, sa_demo_results *res, sa_err *e
     for (int k = 0; k < SA_DEMO_MODELS; k++) res->model_names[k] = k_models[k];
     shape sh = demo_shape(o);
     sa_status s = r.res ? sa_mkdir_p(o->out_dir, 0777, err) : sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
+    json_t *cfg = json_pack("{s:I, s:b, s:I, s:i, s:i, s:f, s:i, s:i, s:i, s:i}", "seed", (json_int_t)o->seed, "quick",
+                            o->quick, "pretrain_steps", (json_int_t)sh.pretrain_steps, "epochs", sh.epochs,
+                            "dromedary_epochs", sh.dromedary_epochs, "min_score", sh.min_score, "dim", sh.dim,
+                            "layers", sh.layers, "hidden", sh.hidden, "heads", sh.heads);
+    if (!s && !cfg) s = sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
+    if (!s) s = sa_run_open(&r.run, o->out_dir, "demo", cfg, k_stages, N_STAGES, err);
+    json_decref(cfg);
 
-    /* 1. the world */
+    /* 1. the world (always rewritten: it is deterministic and takes a second) */
     sa_demo_world_opts wo = sa_demo_world_defaults(o->quick);
     wo.seed = o->seed;
     sa_demo_world_stats ws;
-    if (!s) say(&r, "1/5 writing the world (seed %.0f)", (double)o->seed);
-    if (!s) s = sa_demo_world_write(&wo, path(&r, 0, "world", NULL), &ws, err);
-    if (!s) {
-        json_t *w = NULL;
-        s = sa_json_load_file(path(&r, 0, "world", "world.json"), 1 << 24, &w, err);
-        if (!s) json_object_set_new(r.res, "world", json_pack("{s:O, s:O}", "sizes", json_object_get(w, "sizes"),
-                                                                "chance", json_object_get(w, "chance")));
+    memset(&ws, 0, sizeof ws);
+    if (!s) say(&r, "1/6 writing the world (seed %.0f)", (double)o->seed);
+    if (!s && !(s = stage_begin(&r, "world", err))) {
+        s = sa_demo_world_write(&wo, path(&r, 0, "world", NULL), &ws, err);
+        json_t *w = NULL, *sum = NULL;
+        if (!s) s = sa_json_load_file(path(&r, 0, "world", "world.json"), 1 << 24, &w, err);
+        if (!s) {
+            json_object_set_new(r.res, "world", json_pack("{s:O, s:O}", "sizes", json_object_get(w, "sizes"),
+                                                            "chance", json_object_get(w, "chance")));
+            res->chance_heldout = (sa_demo_chance){ws.chance_pass, ws.chance_form, ws.chance_content};
+            json_t *cs = json_object_get(json_object_get(w, "chance"), "seen");
+            res->chance_seen = (sa_demo_chance){json_real_value(json_object_get(cs, "pass")),
+                                                json_real_value(json_object_get(cs, "form")),
+                                                json_real_value(json_object_get(cs, "content"))};
+            sum = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:f, s:f}", "pretrain_docs",
+                            (json_int_t)ws.pretrain_docs, "pages", (json_int_t)ws.pages, "pages_decoy",
+                            (json_int_t)ws.pages_by_kind[SA_DEMO_PAGE_DECOY], "seed_pairs", (json_int_t)ws.seed_pairs,
+                            "eval_heldout", (json_int_t)ws.eval_heldout, "eval_seen", (json_int_t)ws.eval_seen,
+                            "vocab", ws.vocab_size, "chance_heldout_pass", ws.chance_pass, "chance_heldout_form",
+                            ws.chance_form);
+            fprintf(r.log,
+                    "demo: %lld pretraining documents, %lld web pages (%lld decoys), %lld seed pairs, %lld held-out + "
+                    "%lld seen eval items, %d-token vocabulary; held-out chance: pass %.3f, form %.3f, content %.3f\n",
+                    (long long)ws.pretrain_docs, (long long)ws.pages, (long long)ws.pages_by_kind[SA_DEMO_PAGE_DECOY],
+                    (long long)ws.seed_pairs, (long long)ws.eval_heldout, (long long)ws.eval_seen, ws.vocab_size,
+                    ws.chance_pass, ws.chance_form, ws.chance_content);
+        }
         json_decref(w);
-        res->chance_heldout = (sa_demo_chance){ws.chance_pass, ws.chance_form, ws.chance_content};
-        fprintf(r.log,
-                "demo: %lld pretraining documents, %lld web pages, %lld seed pairs, %lld held-out + %lld seen eval "
-                "items, %d-token vocabulary; held-out chance: pass %.3f, form %.3f, content %.3f\n",
-                (long long)ws.pretrain_docs, (long long)ws.pages, (long long)ws.seed_pairs, (long long)ws.eval_heldout,
-                (long long)ws.eval_seen, ws.vocab_size, ws.chance_pass, ws.chance_form, ws.chance_content);
+        s = stage_end(&r, "world", s, sum, err);
     }
     double t_world = now_s();
 
-    /* 2. the base model */
-    int64_t n_params = 0;
-    bool have_base = sa_path_exists(path(&r, 0, "base", "model/config.json"));
-    if (!s && !have_base) {
-        s = make_init(&r, &sh, ws.vocab_size, &n_params, err);
-        if (!s) say(&r, "2/5 random-init model in %s: %.0f parameters", path(&r, 0, "init", NULL), (double)n_params);
-        if (!s) say(&r, "2/5 pretraining the base on world/pretrain.jsonl for %.0f steps", (double)sh.pretrain_steps);
-        sa_train_result tr;
-        memset(&tr, 0, sizeof tr);
-        if (!s) s = pretrain(&r, &sh, &tr, err);
+    /* 2. the base model and what it can do */
+    double probe = 0;
+    if (!s && !(s = stage_begin(&r, "base", err))) s = base_stage(&r, &sh, &ws, &probe, err);
+    res->copy_probe = probe;
+    if (!s && o->min_copy_probe > 0 && probe < o->min_copy_probe) {
+        json_object_set_new(r.res, "stopped",
+                            json_sprintf("after pretraining: the base copy probe %.3f is below %.3f", probe,
+                                         o->min_copy_probe));
+        s = write_results(&r, err);
         if (!s)
-            json_object_set_new(r.res, "pretrain", json_pack("{s:I, s:f, s:f, s:f}", "steps", (json_int_t)tr.steps,
-                                                             "first_loss", (double)tr.first_loss, "final_loss",
-                                                             (double)tr.final_loss, "tokens_per_s", tr.tokens_per_s));
-    } else if (!s) {
-        say(&r, "2/5 base model already pretrained: %s", path(&r, 0, "base", "model"));
-    }
-    if (!s) {
-        sa_model_config c;
-        if (sa_model_config_from_hf(&c, path(&r, 0, "base", "model/config.json"), err) == SA_OK)
-            json_object_set_new(r.res, "model",
-                                json_pack("{s:i, s:i, s:i, s:i, s:i, s:I}", "dim", c.dim, "hidden", c.hidden_dim,
-                                          "layers", c.n_layers, "heads", c.n_heads, "vocab", c.vocab_size, "params",
-                                          (json_int_t)sa_model_config_n_params(&c)));
-    }
-    if (!s) {
-        double acc = 0;
-        s = copy_probe(&r, path(&r, 3, "base", "model"), &acc, err);
-        if (!s) {
-            const char *verdict =
-                acc >= 0.25 ? "the base copies in context"
-                            : "the base barely copies in context: backtranslated instructions will not name the "
-                              "page's entity and item and the forward models will not copy them into answers, so no "
-                              "held-out effect is expected (pretrain longer: --pretrain-steps)";
-            json_object_set_new(r.res, "base_copy_probe",
-                                json_pack("{s:f, s:s, s:s}", "accuracy", acc, "what",
-                                          "4 random world words said back exactly, greedy; chance ~0", "verdict",
-                                          verdict));
-            fprintf(r.log, "demo: base model copy probe: %.0f%% of 4-word lists said back exactly (chance ~0): %s\n",
-                    100 * acc, verdict);
-            if (o->min_copy_probe > 0 && acc < o->min_copy_probe) {
-                json_object_set_new(r.res, "stopped",
-                                    json_sprintf("after pretraining: the base copy probe %.3f is below %.3f (%s)", acc,
-                                                 o->min_copy_probe, verdict));
-                sa_strbuf out = {0};
-                s = sa_json_dump_line(r.res, &out, err);
-                if (!s) s = sa_file_write_atomic(path(&r, 0, "demo_results.json", NULL), out.buf, out.len, err);
-                sa_strbuf_free(&out);
-                if (!s)
-                    s = sa_err_set(err, SA_ERR_RANGE,
-                                   "demo: the base copy probe %.3f is below --min-copy-probe %.3f; stopped after "
-                                   "pretraining (%s/demo_results.json)",
-                                   acc, o->min_copy_probe, o->out_dir);
-            }
-        }
+            s = sa_err_set(err, SA_ERR_RANGE,
+                           "demo: the base copy probe %.3f is below --min-copy-probe %.3f; stopped after pretraining "
+                           "(%s/demo_results.json): pretrain longer (--pretrain-steps) or try another --seed",
+                           probe, o->min_copy_probe, o->out_dir);
     }
     double t_base = now_s();
 
-    /* 3. Humpback */
-    if (!s) say(&r, "3/5 humpback: backward model, augmentation, M0, pmi curation >= %.3g, M1, M2, control", sh.min_score);
-    if (!s) s = humpback(&r, &sh, err);
+    /* 3. Humpback, with what backtranslation and curation did */
+    if (!s && !(s = stage_begin(&r, "humpback", err))) s = humpback_stage(&r, &sh, err);
     double t_hb = now_s();
 
-    /* 4. what backtranslation and curation did */
-    if (!s) {
-        say(&r, "4/5 checking candidates and curation against the world's truth");
-        json_t *aug = NULL, *c1 = NULL, *c2 = NULL;
-        s = analyse(path(&r, 0, "humpback", "augment/candidates.jsonl"), false, 0, &aug, err);
-        if (!s) s = analyse(path(&r, 0, "humpback", "curate-1/scored.jsonl"), true, sh.min_score, &c1, err);
-        if (!s) s = analyse(path(&r, 0, "humpback", "curate-2/scored.jsonl"), true, sh.min_score, &c2, err);
-        if (!s) json_object_set_new(r.res, "candidates", json_incref(aug));
-        if (!s) json_object_set_new(r.res, "curation", json_pack("[O, O]", c1, c2));
-        if (!s) {
-            json_int_t cl = json_integer_value(json_object_get(aug, "clean"));
-            fprintf(r.log, "demo: %lld candidates, %lld clean documents (%lld with the exact instruction), %lld junk\n",
-                    (long long)json_integer_value(json_object_get(aug, "candidates")), (long long)cl,
-                    (long long)json_integer_value(json_object_get(aug, "clean_right_instruction")),
-                    (long long)(json_integer_value(json_object_get(aug, "candidates")) - cl));
-            json_t *cs[2] = {c1, c2};
-            for (int k = 0; k < 2; k++)
-                fprintf(r.log, "demo: curate-%d kept %lld: precision %.3f, recall %.3f, junk kept %lld of %lld\n", k + 1,
-                        (long long)json_integer_value(json_object_get(cs[k], "selected")),
-                        json_real_value(json_object_get(cs[k], "precision")),
-                        json_real_value(json_object_get(cs[k], "recall")),
-                        (long long)json_integer_value(json_object_get(cs[k], "junk_kept")),
-                        (long long)json_integer_value(json_object_get(cs[k], "junk_total")));
+    /* 4. a short Dromedary from the same base; a run whose base writes no
+     * usable principle answer is reported as a failed stage, and the demo
+     * goes on to evaluate the Humpback models */
+    if (!s && !(s = stage_begin(&r, "dromedary", err))) {
+        say(&r, "4/6 dromedary (short): self-instruct, principle answers, engraving, verbose cloning");
+        sa_err derr = {0};
+        sa_status ds = dromedary(&r, &sh, &derr);
+        json_t *dsum = dromedary_summary(&r);
+        json_object_set(r.res, "dromedary", dsum);
+        stage_end(&r, "dromedary", ds, dsum, &derr);
+        if (ds == SA_ERR_INTERRUPTED || ds == SA_ERR_NOMEM) {
+            *err = derr;
+            s = ds;
+        } else if (ds) {
+            fprintf(r.log, "demo: dromedary failed (%s); the report shows the stage as failed\n", derr.msg);
+            json_object_set_new(r.res, "dromedary_error", json_string(derr.msg));
         }
-        json_decref(aug);
-        json_decref(c1);
-        json_decref(c2);
     }
+    double t_dr = now_s();
 
-    /* 5. evaluation */
-    items it = {0};
-    sa_prompts *pr = NULL;
-    if (!s) s = load_items(path(&r, 0, "world", "eval.jsonl"), &it, err);
-    if (!s) s = sa_prompts_load(&pr, NULL, err);
-    if (!s) s = sa_mkdir_p(path(&r, 0, "eval", NULL), 0777, err);
-    json_t *models = json_object();
-    for (int k = 0; k < SA_DEMO_MODELS && !s; k++) {
-        say(&r, "5/5 evaluating %s on the held-out and seen instructions", k_models[k]);
-        char md[64], of[64];
-        snprintf(md, sizeof md, "%s/model", k_models[k]);
-        snprintf(of, sizeof of, "%s.jsonl", k_models[k]);
-        s = eval_model(&r, path(&r, 1, "humpback", md), sa_prompts_get(pr, "tag_seed"), &it, path(&r, 2, "eval", of),
-                       &res->heldout[k], &res->seen[k], err);
-        if (!s) {
-            res->evaluated[k] = true;
-            json_object_set_new(models, k_models[k], json_pack("{s:o, s:o}", "heldout", split_json(&res->heldout[k]),
-                                                               "seen", split_json(&res->seen[k])));
-        }
-    }
-    sa_prompts_free(pr);
-    items_free(&it);
-    json_object_set_new(r.res, "models", models);
+    /* 5-6. evaluation */
+    if (!s && !(s = stage_begin(&r, "evaluate", err))) s = evaluate_stage(&r, res, err);
     double t_end = now_s();
     res->seconds = t_end - r.t0;
     if (!s) {
@@ -595,15 +678,24 @@ sa_status sa_demo_run(const sa_demo_run_opts *o, sa_demo_results *res, sa_err *e
                                       "epochs", sh.epochs, "pretrain_steps", (json_int_t)sh.pretrain_steps,
                                       "eval_system", "tag_seed", "decoding", "greedy"));
         json_object_set_new(r.res, "seconds",
-                            json_pack("{s:f, s:f, s:f, s:f, s:f}", "world", t_world - r.t0, "base", t_base - t_world,
-                                      "humpback", t_hb - t_base, "evaluation", t_end - t_hb, "total", t_end - r.t0));
-        sa_strbuf out = {0};
-        s = sa_json_dump_line(r.res, &out, err);
-        if (!s) s = sa_file_write_atomic(path(&r, 0, "demo_results.json", NULL), out.buf, out.len, err);
-        sa_strbuf_free(&out);
+                            json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "world", t_world - r.t0, "base",
+                                      t_base - t_world, "humpback", t_hb - t_base, "dromedary", t_dr - t_hb,
+                                      "evaluation", t_end - t_dr, "total", t_end - r.t0));
+        s = write_results(&r, err);
+    }
+    if (r.run) {
+        sa_run_close(r.run);
+        r.run = NULL;
+        /* the page, also after a failure (it shows how far the run got) */
+        sa_err rerr = {0};
+        if (sa_path_exists(path(&r, 0, "manifest.json", NULL))) {
+            if (sa_report_write(o->out_dir, NULL, &rerr) == SA_OK)
+                fprintf(r.log, "demo: report: %s\n", path(&r, 0, "report.html", NULL));
+            else if (!s)
+                s = sa_err_set(err, SA_ERR_IO, "demo: report: %s", rerr.msg);
+        }
     }
     json_decref(r.res);
     for (int i = 0; i < 4; i++) sa_strbuf_free(&r.p[i]);
-    (void)n_params;
     return s;
 }

@@ -42,8 +42,10 @@ sa_demo_world_opts sa_demo_world_defaults(bool quick) {
     o.n_eval_heldout = quick ? 4 : 20;
     o.n_eval_seen = quick ? 2 : 6;
     o.n_pretrain_stories = quick ? 200 : 1500;
-    o.n_pages_clean = quick ? 8 : 36;
+    o.n_pages_clean = quick ? 8 : 56;
     o.n_pages_junk = quick ? 5 : 24;
+    o.n_pages_decoy = quick ? 10 : 64;
+    o.n_transcripts = quick ? 100 : 1000;
     return o;
 }
 
@@ -270,9 +272,9 @@ sa_status sa_dw_article_text(dw *w, int e, int n_sent, sa_strbuf *out) {
 static sa_status write_pretrain(dw *w, const char *dir, sa_demo_world_stats *st, sa_err *err) {
     const sa_demo_world_opts *o = w->o;
     int n_articles = w->n_ent * (o->quick ? 4 : 12), n_genre = o->quick ? 100 : 600;
-    int n_copy = o->n_pretrain_stories; /* induction practice: a word list said twice */
+    int n_copy = 2 * o->n_pretrain_stories; /* induction practice: a word list said twice */
     int n_ask = o->n_pretrain_stories; /* copy practice in the instruction's own frame */
-    int n = n_articles + o->n_pretrain_stories + n_genre + n_copy + n_ask;
+    int n = n_articles + o->n_pretrain_stories + n_genre + n_copy + n_ask + o->n_transcripts;
     uint32_t *order = malloc((size_t)n * sizeof *order);
     sa_strbuf *docs = calloc((size_t)n, sizeof *docs);
     sa_strbuf out = {0};
@@ -295,11 +297,14 @@ static sa_status write_pretrain(dw *w, const char *dir, sa_demo_world_stats *st,
     /* Copying is what every later step needs (the backward model copies the
      * genre word, entity and item of a page into an instruction; the forward
      * model copies them back), and a small model trained only on the prose
-     * above did not learn it. These documents say a random run of world words
-     * (genre words of every genre included: words, never forms) twice. */
+     * above did not learn it (and with one list per story, 3 to 8 words, one
+     * seed's base of three never did: it said the first word back again and
+     * again). These documents, two per story, say a random run of 3 to 10
+     * world words (genre words of every genre included: words, never forms)
+     * twice. */
     static const char *const k_again[] = {"Once more: ", "Again: ", "Say it back: "};
     for (int i = 0; i < n_copy && !s; i++, d++) {
-        int len = 3 + sa_dw_rnd(w, 6), pick[9];
+        int len = 3 + sa_dw_rnd(w, 8), pick[10];
         sa_strbuf run = {0};
         for (int k = 0; k < len && !s; k++) {
             pick[k] = sa_dw_rnd(w, 4);
@@ -328,6 +333,26 @@ static sa_status write_pretrain(dw *w, const char *dir, sa_demo_world_stats *st,
     for (int i = 0; i < n_ask && !s; i++, d++) {
         dw_ctx c = sa_dw_make_ctx(w, sa_dw_rnd(w, w->n_ent));
         s = sa_dw_put_t(&docs[d], k_ask[sa_dw_rnd(w, 4)], &c);
+    }
+    /* Helper transcripts, as a web-scale base model has seen chat logs:
+     * a request for a SEEN genre, the helper's notes naming the rules of
+     * world/prompts/principles.txt, the document, in the markers of
+     * Dromedary's exemplars. Without them the base never writes "### Answer:"
+     * after the principles prompt (measured: 0 of 301 seed queries). */
+    for (int i = 0; i < o->n_transcripts && !s; i++, d++) {
+        sa_demo_task t;
+        sa_strbuf in = {0}, doc = {0};
+        s = sa_dw_draw_task(w, sa_dw_seen_genre(w), false, &t, NULL);
+        if (!s) s = sa_demo_instruction(&t, sa_dw_rnd(w, sa_demo_template_count()), &in);
+        if (!s) s = sa_demo_render(&t, &doc);
+        if (!s)
+            s = sa_strbuf_appendf(&docs[d],
+                                  "### User:\n%s\n### Internal thoughts:\nBy 1 (form) I write a %s in its layout; by 2 "
+                                  "(names) it is for %s, about %s.\n### Answer:\n%s\n### End",
+                                  sa_strbuf_cstr(&in), sa_demo_genre_name(t.genre), t.entity, t.items[0],
+                                  sa_strbuf_cstr(&doc));
+        sa_strbuf_free(&in);
+        sa_strbuf_free(&doc);
     }
     for (int i = 0; i < n && !s; i++) order[i] = (uint32_t)i;
     if (!s) sa_rng_shuffle_u32(&w->rng, order, (size_t)n);
@@ -439,6 +464,57 @@ static sa_status write_eval(dw *w, const char *dir, const evalset *ev, const sa_
     return s;
 }
 
+/* ---- Dromedary's prompts for this world (world/prompts/) ----
+ *
+ * The built-in principles and exemplars are English text of 7,000
+ * characters: longer than the demo model's context and in words it never
+ * saw. These are the same scaffolding (markers, numbered principles named
+ * in the thoughts) in the world's language, short enough to leave room for
+ * the answer. The exemplars use names and things that are not in the world
+ * (Ommo, Quib; pebbles, twine), so the leakage filter can tell a copied
+ * exemplar from an answer. */
+static const char *const k_prompt_files[][2] = {
+    {"principles.txt",
+     "A user asks a helper for short documents. Before each answer the helper thinks about these rules.\n"
+     "1 (form). Write the kind of document the user asks for, in the layout that kind always has.\n"
+     "2 (names). Use exactly the name and the thing the user gives, in their places.\n"
+     "3 (brief). End with the closing line of the document and stop.\n"},
+    {"principle_exemplars.txt",
+     "### User:\nWrite a list for Ommo about pebbles.\n### Internal thoughts:\nBy 1 (form) I write a list in its "
+     "layout; by 2 (names) it is for Ommo, about pebbles.\n### Answer:\nHere is a list for Ommo, all about "
+     "pebbles.\n- pebbles\n- pebbles for Ommo\n- done\nThat was the list.\n### End\n\n"
+     "### User:\nI need a letter for Quib: twine.\n### Internal thoughts:\nBy 1 (form) I write a letter in its "
+     "layout; by 2 (names) it is for Quib, about twine.\n### Answer:\nHere is a letter for Quib, all about "
+     "twine.\nDear Quib,\nI am sending you the twine.\nFarewell.\nThat was the letter.\n### End\n"},
+    {"principle_query.txt", "Now answer the next user in the same way.\n\n### User:\n{{query}}\n"},
+    {"verbose_persona.txt",
+     "A user asks a helper for a short document. Write it with care, line by line, in the layout it always has.\n\n"
+     "{{query}}\n"},
+    {"selfinstruct.txt", "Requests people made:\n{{tasks}}\n{{next}}."},
+    {"judge_pairwise.txt",
+     "A user asked for a document:\n{{question}}\n\nAnswer A:\n{{answer_a}}\n\nAnswer B:\n{{answer_b}}\n\n"
+     "Which answer is the document the user asked for, in its layout, with the user's name and thing? The last line "
+     "says \"Verdict: A\", \"Verdict: B\" or \"Verdict: tie\".\n"},
+};
+#define N_PROMPT_FILES ((int)(sizeof k_prompt_files / sizeof k_prompt_files[0]))
+
+static sa_status write_prompts(dw *w, const char *dir, sa_err *err) {
+    sa_strbuf pdir = {0}, b = {0};
+    sa_status s = sa_path_join(&pdir, dir, "prompts");
+    if (s) s = sa_err_set(err, s, "demo: out of memory");
+    if (!s) s = sa_mkdir_p(sa_strbuf_cstr(&pdir), 0777, err);
+    for (int i = 0; i < N_PROMPT_FILES && !s; i++) {
+        sa_strbuf_reset(&b);
+        s = sa_strbuf_puts(&b, k_prompt_files[i][1]);
+        if (!s) s = sa_dw_write_file(sa_strbuf_cstr(&pdir), k_prompt_files[i][0], &b, err);
+        for (int r = 0; r < 4 && !s; r++) s = sa_dw_add_all(w, b.buf, b.len); /* common enough to merge */
+    }
+    if (s == SA_ERR_NOMEM && !err->msg[0]) sa_err_set(err, s, "demo: out of memory");
+    sa_strbuf_free(&pdir);
+    sa_strbuf_free(&b);
+    return s;
+}
+
 /* ---- world.json ---- */
 
 static json_t *chance_json(const sa_demo_chance *c) {
@@ -504,9 +580,10 @@ static sa_status write_world_json(dw *w, const char *dir, const sa_demo_world_st
                   kinds, "seed_pairs", (json_int_t)st->seed_pairs, "eval_heldout", (json_int_t)st->eval_heldout,
                   "eval_seen", (json_int_t)st->eval_seen, "vocab_size", st->vocab_size));
     json_object_set_new(j, "files",
-                        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "tokenizer", "tokenizer/tokenizer.json",
+                        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "tokenizer", "tokenizer/tokenizer.json",
                                   "pretrain", "pretrain.jsonl", "unlabeled", "unlabeled/pages.jsonl", "truth",
-                                  "pages_truth.jsonl", "seed", "seed.jsonl", "eval", "eval.jsonl"));
+                                  "pages_truth.jsonl", "seed", "seed.jsonl", "eval", "eval.jsonl", "prompts",
+                                  "prompts/ (Dromedary's principles, exemplars and persona for this world)"));
     sa_strbuf out = {0};
     sa_status s = sa_json_dump_line(j, &out, err);
     json_decref(j);
@@ -520,7 +597,7 @@ static sa_status write_world_json(dw *w, const char *dir, const sa_demo_world_st
 sa_status sa_demo_world_write(const sa_demo_world_opts *o, const char *dir, sa_demo_world_stats *st, sa_err *err) {
     if (o->n_entities < 3 || o->n_entities > MAX_ENT || o->n_items < 6 || o->n_items > N_ITEM_POOL ||
         o->n_seed < 1 || o->n_eval_heldout < 1 || o->n_eval_seen < 0 || o->n_pretrain_stories < 0 ||
-        o->n_pages_clean < 1 || o->n_pages_junk < 1)
+        o->n_pages_clean < 1 || o->n_pages_junk < 1 || o->n_pages_decoy < 0 || o->n_transcripts < 0)
         return sa_err_set(err, SA_ERR_INVALID_ARG,
                           "demo world: sizes out of range (entities 3..%d, items 6..%d, the rest >= 1)", MAX_ENT,
                           N_ITEM_POOL);
@@ -565,6 +642,7 @@ sa_status sa_demo_world_write(const sa_demo_world_opts *o, const char *dir, sa_d
     if (!s) s = write_pretrain(&w, dir, st, err);
     if (!s) s = sa_dw_write_pages(&w, dir, st, err);
     if (!s) s = write_eval(&w, dir, &ev, &ch_h, &ch_s, err);
+    if (!s) s = write_prompts(&w, dir, err);
     /* the tokenizer also learns the chat roles and the Humpback tag sentences */
     sa_prompts *pr = NULL;
     if (!s) s = sa_prompts_load(&pr, NULL, err);
