@@ -130,6 +130,13 @@ bool files_equal(const char *a, const char *b) {
     return same;
 }
 
+void argv_append(const char **argv, const char *const *extra) {
+    size_t n = 0;
+    while (argv[n]) n++;
+    for (size_t i = 0; extra[i] && n + 1 < RUN_MAX_ARGS; i++) argv[n++] = extra[i];
+    argv[n] = NULL;
+}
+
 pid_t child_spawn(const char *const *argv) {
     pid_t pid = fork();
     if (pid == 0) {

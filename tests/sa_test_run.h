@@ -39,6 +39,9 @@ uint64_t file_lines(const char *path);
 json_t *file_json_lines(sa_test *t, const char *path);
 /* Both files exist, are non-empty and hold the same bytes. */
 bool files_equal(const char *a, const char *b);
+/* Append the NULL-terminated extra to the NULL-terminated argv (which has
+ * room for RUN_MAX_ARGS entries; what does not fit is dropped). */
+void argv_append(const char **argv, const char *const *extra);
 /* Fork and exec argv[0] with argv, stdout and stderr to /dev/null. */
 pid_t child_spawn(const char *const *argv);
 /* child_spawn, then wait: the exit status, or -1 if it did not exit. */

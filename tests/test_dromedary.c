@@ -409,11 +409,7 @@ static void test_http_equals_local(sa_test *t) {
     if (!port) return;
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     dr_argv(&f, run, argv);
-    size_t n = 0;
-    while (argv[n]) n++;
-    const char *extra[] = {"--engine", "http", "--url", url, NULL};
-    for (size_t i = 0; extra[i]; i++) argv[n++] = extra[i];
-    argv[n] = NULL;
+    argv_append(argv, (const char *const[]){"--engine", "http", "--url", url, NULL});
     int rc = child_run(argv);
     kill(srv, SIGTERM);
     waitpid(srv, NULL, 0);

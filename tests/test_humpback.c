@@ -707,11 +707,7 @@ static void test_http_equals_local(sa_test *t) {
     if (!port) return;
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     hb_argv(&f, run, argv);
-    size_t n = 0;
-    while (argv[n]) n++;
-    const char *extra[] = {"--engine", "http", "--url", url, "--retries", "12", NULL};
-    for (size_t i = 0; extra[i]; i++) argv[n++] = extra[i];
-    argv[n] = NULL;
+    argv_append(argv, (const char *const[]){"--engine", "http", "--url", url, "--retries", "12", NULL});
     pid_t hb = child_spawn(argv);
     /* kill the server once curate-1 has scored a few candidates, then bring it back on the same port */
     const char *scored = rp(t, run, "curate-1/scored.jsonl");
