@@ -30,6 +30,8 @@ static const cli_opt k_opts[] = {
      .help = "curate-and-retrain rounds after M0"},
     {.name = "control", .type = CLI_OPT_FLAG,
      .help = "also train an uncurated control: the base on seed + every candidate (stage control/)"},
+    {.name = "model-steps", .type = CLI_OPT_INT, .metavar = "N", .def = "0", .min = 0, .max = 1000000000,
+     .help = "M1..Mn and the control train exactly N optimizer steps (equal compute; 0: by --steps/--epochs)"},
     {.name = "curation-mode", .type = CLI_OPT_STR, .metavar = "MODE", .def = "logits",
      .help = "generate, constrained, logits or pmi"},
     {.name = "min-score", .type = CLI_OPT_FLOAT, .metavar = "K", .min = -1e9, .max = 1e9,
@@ -111,6 +113,7 @@ int cmd_humpback(int argc, char **argv) {
     o.prompts_dir = cli_str(&a, "prompts");
     o.iterations = (int32_t)cli_int(&a, "iterations");
     o.control = cli_flag(&a, "control");
+    o.model_steps = cli_int(&a, "model-steps");
     o.min_score = cli_is_set(&a, "min-score") ? cli_float(&a, "min-score") : NAN;
     o.corpus_opts.min_chars = (uint32_t)cli_int(&a, "min-chars");
     o.corpus_opts.max_chars = (uint32_t)cli_int(&a, "max-chars");

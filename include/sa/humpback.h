@@ -97,6 +97,11 @@ typedef struct sa_humpback_opts {
     /* every fine-tune: base, tokenizer, template_name, data, out_dir, reverse,
      * tags, resume, seed and threads are filled in by the loop */
     sa_train_opts train;
+    /* > 0: M1..Mn and the control train exactly this many optimizer steps,
+     * whatever their data size (equal compute, so Mn against the control
+     * compares the data, not the number of updates); 0 (default): they
+     * train like every fine-tune, by train.steps or train.epochs */
+    int64_t model_steps;
     uint64_t seed;                /* run seed: training, sampling, MinHash (default 1) */
     /* execution (not part of the config: they do not change results) */
     int32_t gen_batch;            /* sequences decoded together (8) */

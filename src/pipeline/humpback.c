@@ -151,6 +151,8 @@ static json_t *build_config(const sa_humpback_opts *o, double min_score) {
                                   "max_tokens", (json_int_t)o->curate_max_tokens, "temperature",
                                   (double)o->curate_temperature));
     json_object_set_new(c, "train", train_config(&o->train));
+    /* only when set: runs made before the option existed resume unchanged */
+    if (o->model_steps > 0) json_object_set_new(c, "model_steps", json_integer((json_int_t)o->model_steps));
     json_object_set_new(c, "export_format", o->export_format == SA_RECORD_FORMAT_AUTO
                                                 ? json_null()
                                                 : json_string(sa_record_format_name(o->export_format)));
@@ -350,6 +352,13 @@ static sa_status do_backward(sa_loop *l, void *ctx, const char *name, json_t **s
     return sa_loop_train(l, &h->o->train, name, data, 1, true, NULL, 0, summary, err);
 }
 
+/* The training options of M1..Mn and the control: model_steps when set. */
+static sa_train_opts model_train(const sa_humpback_opts *o) {
+    sa_train_opts t = o->train;
+    if (o->model_steps > 0) t.steps = o->model_steps;
+    return t;
+}
+
 /* "m<t>": t == 0 trains on the seed; t > 0 on seed + curate-t/selected.jsonl.
  * Seed records carry the seed tag, augmented ones the augmented tag. */
 static sa_status do_model(sa_loop *l, void *ctx, const char *name, json_t **summary, sa_err *err) {
@@ -369,7 +378,8 @@ static sa_status do_model(sa_loop *l, void *ctx, const char *name, json_t **summ
         SA_LOG_WARN(&l->log, "curation selected no candidate at iteration %d: %s is trained on the seed alone", t, name);
     snprintf(rel, sizeof rel, "curate-%d/selected.jsonl", t);
     const char *data[] = {h->o->seed_path, sa_loop_path(l, 0, rel)};
-    sa_status s = sa_loop_train(l, &h->o->train, name, data, 2, false, tags, 2, summary, err);
+    sa_train_opts tr = model_train(h->o);
+    sa_status s = sa_loop_train(l, &tr, name, data, 2, false, tags, 2, summary, err);
     if (!s && *summary) json_object_set_new(*summary, "augmented_selected", json_integer(nsel));
     return s;
 }
@@ -381,7 +391,8 @@ static sa_status do_control(sa_loop *l, void *ctx, const char *name, json_t **su
     sa_sft_tag tags[2] = {{"seed", sa_prompts_get(l->prompts, "tag_seed")},
                           {"augmented", sa_prompts_get(l->prompts, "tag_augmented")}};
     const char *data[] = {h->o->seed_path, sa_loop_path(l, 0, "augment/candidates.jsonl")};
-    return sa_loop_train(l, &h->o->train, name, data, 2, false, tags, 2, summary, err);
+    sa_train_opts tr = model_train(h->o);
+    return sa_loop_train(l, &tr, name, data, 2, false, tags, 2, summary, err);
 }
 
 static sa_status check_opts(const sa_humpback_opts *o, sa_err *err) {
@@ -390,6 +401,8 @@ static sa_status check_opts(const sa_humpback_opts *o, sa_err *err) {
                           "humpback: a run directory, a base model, seed data and corpus paths are required");
     if (o->mode < 0 || o->mode >= SA_CURATE_MODE_COUNT)
         return sa_err_set(err, SA_ERR_INVALID_ARG, "humpback: unknown curation mode %d", (int)o->mode);
+    if (o->model_steps < 0)
+        return sa_err_set(err, SA_ERR_INVALID_ARG, "humpback: model steps %lld < 0", (long long)o->model_steps);
     if (!sa_path_exists(o->seed_path)) return sa_err_set(err, SA_ERR_NOT_FOUND, "%s: seed data not found", o->seed_path);
     for (size_t i = 0; i < o->n_corpus; i++)
         if (!sa_path_exists(o->corpus[i]))
