@@ -15,21 +15,31 @@
 # $OUT/seed<S>.log. "pass" is the checker's exact-form score (chance ~0),
 # "form" the form-only score (chance ~0.19): world.json states both.
 #
-# Measured (seeds 1 2 3, THREADS=1, three runs at once on the 2-core machine
-# with other work, load average 5-6; 28-29 min each that way, peak RSS
-# 170-180 MB): held-out pass M0 0.000, M1 0.627 +- 0.095, M2 0.727 +- 0.104,
-# control 0.733 +- 0.083, Dromedary 0.000 (seen pass 0: its 25-81 principle
-# answers did not teach the forms; seed 2's base wrote none, so its Dromedary
-# stage failed). M2 - M0 is far beyond two sd; curated does NOT beat
-# uncurated. Why, from the answers: every model fails one held-out genre,
-# the ledger ("{a} | one coin"), whose slots start a line with no cue word
-# before them: M2 writes the same remembered words there ("coal | one coin"),
-# the control writes the decoys' slogan. On the other four genres both
-# follow the clean layout (the clean pages are the plurality of what follows
-# each opening line, and greedy decoding takes the plurality), so the junk
-# the control learned shows only where M2 fails too. Next change to try:
-# cue every slot ("Item: {a} | one coin"), so the ledger is copyable and
-# the slogan is the control's only answer there.
+# Measured (seeds 1 2 3, THREADS=1, three runs at once on the 2-core
+# machine: `for s in 1 2 3; do SEEDS=$s THREADS=1 OUT=/tmp/bd
+# bench/bench_demo.sh & done; wait; SEEDS="1 2 3" OUT=/tmp/bd
+# bench/bench_demo.sh` (the last call resumes the finished runs and sums
+# up); 19-20 min each that way, peak RSS 171-180 MB): held-out pass
+#   M0 0.000, M1 0.320 +- 0.122, M2 0.750 +- 0.355,
+#   uncurated control 0.323 +- 0.192, Dromedary 0.000
+# (per seed M2 / control: 0.96 / 0.29, 0.95 / 0.15, 0.34 / 0.53; seed 1's
+# Dromedary stage failed: no principle answer passed the filters).
+# M2 - M0 = 0.750 > two sd 0.710; M2 beats the control in 2 of 3 seeds
+# and on the mean. In seeds 1 and 2 the control answers most held-out
+# requests with the decoys' slogan ("The best ledger prices of the
+# season, ..."), which curation kept out of M2. In seed 3 the backward
+# model wrote the right genre word for none of the held-out pages, so
+# every model there learned the held-out layouts only from mislabeled
+# pairs; M1 and M2 write seen layouts under held-out headers.
+# What changed to get here (the earlier world tied: M2 0.727, control
+# 0.733): the decoys now copy the closing line too and stuff the genre
+# word, so the backward model gives them the instruction a clean page of
+# the genre gets (before, it called them posters and letters, and a
+# request for a held-out genre never met them); decoys went from 64 to 96
+# per held-out genre; the ledger got cue words ("sold: {a} | one coin"),
+# whose bare slots no model copied; and M1, M2 and the control all train
+# 700 steps (--model-steps), where by epochs the control trained 2-5x
+# more steps than M2 (the comparison was of compute as much as of data).
 # OpenMP threads wait passively unless OMP_WAIT_POLICY says otherwise:
 # spinning waiters halve throughput on a shared 2-core machine.
 set -eu
@@ -40,7 +50,6 @@ THREADS=${THREADS:-2}
 EXTRA=${EXTRA:-}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mkdir -p "$OUT"
-: > "$OUT/results.txt"
 for s in $SEEDS; do
     cmd="$BIN demo --out $OUT/seed$s --seed $s --threads $THREADS --quiet $EXTRA"
     echo "+ $cmd"
@@ -56,8 +65,11 @@ for s in $SEEDS; do
     rss=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$OUT/seed$s.log")
     echo "seed $s: $((t1 - t0)) s this call (a rerun resumes), peak RSS ${rss:-?} KB; stage seconds: $(grep -o '"seconds":{[^}]*}' "$OUT/seed$s/demo_results.json" 2>/dev/null)"
     grep '^demo: curate-\|^demo: .*candidates' "$OUT/seed$s.log" | sed "s/^/  seed $s /"
-    grep '^RESULT' "$OUT/seed$s.log" >> "$OUT/results.txt"
 done
+# (from the logs, so that runs of single seeds started side by side into one
+# OUT can be summed up afterwards by one more call with all their SEEDS)
+: > "$OUT/results.txt"
+for s in $SEEDS; do grep '^RESULT' "$OUT/seed$s.log" >> "$OUT/results.txt" || true; done
 echo
 echo "held-out accuracy over seeds: $SEEDS ($OUT/results.txt)"
 awk '

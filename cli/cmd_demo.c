@@ -27,6 +27,8 @@ static const cli_opt k_opts[] = {
      .help = "fine-tuning epochs for every model (default: the demo's)"},
     {.name = "pretrain-steps", .type = CLI_OPT_INT, .metavar = "N", .min = 1, .max = 1000000,
      .help = "pretraining steps (default: the demo's)"},
+    {.name = "model-steps", .type = CLI_OPT_INT, .metavar = "N", .min = 0, .max = 1000000,
+     .help = "M1, M2 and the control train exactly N steps, equal compute (default 700; 0: by epochs)"},
     {.name = "min-copy-probe", .type = CLI_OPT_FLOAT, .metavar = "P", .min = 0, .max = 1,
      .help = "stop after pretraining when the base's copy probe is below P (default 0.5; with --quick 0: never)"},
     {.name = "quiet", .type = CLI_OPT_FLAG, .help = "no progress bars"},
@@ -63,6 +65,7 @@ int cmd_demo(int argc, char **argv) {
     o.min_score = cli_is_set(&a, "min-score") ? cli_float(&a, "min-score") : NAN;
     o.epochs = cli_is_set(&a, "epochs") ? (int32_t)cli_int(&a, "epochs") : 0;
     o.pretrain_steps = cli_is_set(&a, "pretrain-steps") ? cli_int(&a, "pretrain-steps") : 0;
+    if (cli_is_set(&a, "model-steps")) o.model_steps = cli_int(&a, "model-steps") > 0 ? cli_int(&a, "model-steps") : -1;
     if (cli_is_set(&a, "min-copy-probe")) o.min_copy_probe = cli_float(&a, "min-copy-probe");
     else if (o.quick) o.min_copy_probe = 0; /* the quick base is too small to copy; it checks the plumbing */
     o.quiet = cli_flag(&a, "quiet");

@@ -118,7 +118,55 @@ static const char *const k_heldout_marks[] = {
     "Here is a timetable for", "Here is a recipe for", "Here is a riddle for", "Here is a ledger for",
     "Here is a notice for", "That was the timetable.", "That was the notice.", "\\nmorning: ",
     "\\nnoon: rest", "\\nevening: ", "\\nTake the ", "\\nMix it well.", "\\nServe it to ", "\\nWhat has a ",
-    "\\nAsk ", "| one coin", "| two coins", "\\nWanted: ", "\\nSigned, "};
+    "\\nAsk ", "\\nsold: ", "| one coin", "\\nbuyer: ", "| two coins", "\\nWanted: ", "\\nSigned, "};
+
+/* Decoys: for every held-out genre more decoy pages than clean ones, and
+ * each decoy holds a document's opening and closing lines around the
+ * slogan and adverts, but none of the genre's form lines. */
+static void decoys(sa_test *t) {
+    SA_REQUIRE(t, write_world(t, "d", 3, NULL));
+    sa_strbuf pages = {0}, truth = {0};
+    slurp_rel(t, "d", "unlabeled/pages.jsonl", &pages);
+    slurp_rel(t, "d", "pages_truth.jsonl", &truth);
+    int clean[SA_DEMO_GENRES] = {0}, decoy[SA_DEMO_GENRES] = {0};
+    const char *pl = pages.buf, *tl = truth.buf;
+    while (pl && tl && *pl && *tl) {
+        json_error_t je;
+        json_t *p = json_loadb(pl, strcspn(pl, "\n"), 0, &je), *r = json_loadb(tl, strcspn(tl, "\n"), 0, &je);
+        SA_REQUIRE(t, p && r);
+        const char *kind = json_string_value(json_object_get(r, "kind")), *text = json_string_value(json_object_get(p, "text"));
+        const char *gn = json_string_value(json_object_get(r, "genre"));
+        int g = gn ? sa_demo_genre_find(gn, strlen(gn)) : -1;
+        SA_REQUIRE(t, kind && text);
+        if (g >= 0 && strcmp(kind, "clean") == 0) clean[g]++;
+        if (g >= 0 && strcmp(kind, "decoy") == 0) {
+            decoy[g]++;
+            char open[64], close[64], slogan[96];
+            snprintf(open, sizeof open, "Here is a %s for ", gn);
+            snprintf(slogan, sizeof slogan, "\nThe best %s prices of the season, only this week!\n", gn);
+            snprintf(close, sizeof close, "\nThat was the %s.\n", gn);
+            const char *o = strstr(text, open), *sl = strstr(text, slogan);
+            const char *c = strstr(text, close);
+            SA_CHECKF(t, o && sl && c && o < sl && sl < c, "decoy of %s lacks opening, slogan or closing: %s", gn, text);
+            static const char *const form[] = {"\nmorning: ", "\nnoon: rest", "\nevening: ", "\nTake the ",
+                                               "\nMix it well.", "\nServe it to ", "\nWhat has a ", "\nsold: ",
+                                               "\nbuyer: ", "\nWanted: ", "\nSigned, "};
+            for (size_t i = 0; i < sizeof form / sizeof form[0]; i++)
+                SA_CHECKF(t, !strstr(text, form[i]), "a decoy holds the form line \"%s\": %s", form[i] + 1, text);
+        }
+        json_decref(p);
+        json_decref(r);
+        pl = strchr(pl, '\n'), tl = strchr(tl, '\n');
+        if (pl) pl++;
+        if (tl) tl++;
+    }
+    for (int g = 0; g < SA_DEMO_GENRES; g++)
+        if (sa_demo_genre_heldout(g))
+            SA_CHECKF(t, decoy[g] > clean[g] && clean[g] > 0, "%s: %d decoys, %d clean pages", sa_demo_genre_name(g),
+                      decoy[g], clean[g]);
+    sa_strbuf_free(&pages);
+    sa_strbuf_free(&truth);
+}
 
 static void heldout_only_in_pages(sa_test *t) {
     SA_REQUIRE(t, write_world(t, "h", 5, NULL));
@@ -355,6 +403,51 @@ static void check_report(sa_test *t, const char *file) {
     sa_strbuf_free(&b);
 }
 
+/* A base below the copy-probe gate is set aside and pretrained again from
+ * another initialisation, three times in all; then the demo stops with a
+ * message, and a rerun does not start over. The quick base cannot copy, so
+ * a gate of 1 fails every attempt. */
+static void base_retry(sa_test *t) {
+    const char *out = sa_test_tmpfile(t, "retry");
+    run_result r;
+    if (!run(t, &r, NULL, "demo", "--quick", "--out", out, "--threads", "2", "--quiet", "--pretrain-steps", "20",
+             "--min-copy-probe", "1", NULL))
+        return;
+    SA_CHECKF(t, r.rc != 0, "demo passed a gate of 1 with a quick base:\n%s", ERR(r));
+    CHECK_HAS(t, ERR(r), "setting it aside (base-failed-1)");
+    CHECK_HAS(t, ERR(r), "setting it aside (base-failed-2)");
+    CHECK_HAS(t, ERR(r), "below --min-copy-probe 1");
+    SA_CHECK(t, !strstr(ERR(r), "base-failed-3"));
+    result_free(&r);
+    static const char *const dirs[] = {"base-failed-1/model/config.json", "init-failed-1/config.json",
+                                       "base-failed-2/model/config.json", "base/model/config.json"};
+    sa_strbuf p = {0}, a = {0}, b = {0};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        sa_strbuf_reset(&p);
+        sa_path_join(&p, out, dirs[i]);
+        SA_CHECKF(t, sa_path_exists(sa_strbuf_cstr(&p)), "missing %s", dirs[i]);
+    }
+    /* each attempt started from another initialisation */
+    sa_strbuf_reset(&p);
+    sa_path_join(&p, out, "init-failed-1/model.safetensors");
+    slurp(sa_strbuf_cstr(&p), &a);
+    sa_strbuf_reset(&p);
+    sa_path_join(&p, out, "init/model.safetensors");
+    slurp(sa_strbuf_cstr(&p), &b);
+    SA_CHECK(t, a.len > 0 && a.len == b.len && memcmp(a.buf, b.buf, a.len) != 0);
+    /* a rerun probes the last base again and stops; nothing is pretrained anew */
+    if (!run(t, &r, NULL, "demo", "--quick", "--out", out, "--threads", "2", "--quiet", "--pretrain-steps", "20",
+             "--min-copy-probe", "1", NULL))
+        return;
+    SA_CHECK(t, r.rc != 0);
+    CHECK_HAS(t, ERR(r), "base model already pretrained");
+    SA_CHECK(t, !strstr(ERR(r), "pretraining the base"));
+    result_free(&r);
+    sa_strbuf_free(&p);
+    sa_strbuf_free(&a);
+    sa_strbuf_free(&b);
+}
+
 static void quick_demo(sa_test *t) {
     const char *out = sa_test_tmpfile(t, "demo");
     run_result r;
@@ -483,9 +576,11 @@ static const sa_test_def tests[] = {
     {"determinism", determinism},
     {"junk_and_corpus", junk_and_corpus},
     {"heldout_only_in_pages", heldout_only_in_pages},
+    {"decoys", decoys},
     {"single_token_names", single_token_names},
     {"checker", checker},
     {"chance_levels", chance_levels},
+    {"base_retry", base_retry},
     {"quick_demo", quick_demo},
 };
 SA_TEST_MAIN(tests)

@@ -37,11 +37,16 @@
  * letters), exact and near-duplicate mirrors (removed by dedup), and junk
  * the corpus stage cannot see — reader-comment threads under a harmless
  * header, threads appended inside a genre section, truncated pages, and
- * DECOYS: a shop network's pages that copy a document's opening line and
- * continue it with the network's slogan and a long advert. Decoys
- * outnumber the clean pages of every held-out genre (64 against 56), so a
- * model fine-tuned on every backtranslated candidate learns to answer a
- * held-out request with the slogan; self-curation has to keep them out.
+ * DECOYS: a shop network's pages that copy a document's opening and
+ * closing lines to rank for them and put between them the network's
+ * slogan and three to five advert lines, stuffed with the genre word
+ * ("The best riddle prices of the season, only this week!"). Stuffing the
+ * genre word makes the backward model write the same instruction a clean
+ * page of that genre gets; the adverts, which the instruction does not
+ * explain, keep their pmi score low. Decoys outnumber the clean pages of
+ * every held-out genre (96 against 56), so a model fine-tuned on every
+ * backtranslated candidate can learn to answer a held-out request with
+ * the slogan; self-curation has to keep them out.
  *
  * The pretraining text also holds helper transcripts in the markers of
  * Dromedary's exemplars ("### User:", "### Internal thoughts:", "### Answer:",
@@ -127,7 +132,7 @@ typedef struct sa_demo_world_opts {
     int32_t n_pretrain_stories; /* copy-heavy stories in the pretraining text: 1500 (quick 200) */
     int32_t n_pages_clean;      /* clean pages per held-out genre: 56 (quick 8); seen genres get 1/4 */
     int32_t n_pages_junk;       /* pages of each junk kind: 24 (quick 5) */
-    int32_t n_pages_decoy;      /* decoy pages per held-out genre: 64 (quick 10); seen genres get 1/4 */
+    int32_t n_pages_decoy;      /* decoy pages per held-out genre: 96 (quick 10); seen genres get 1/4 */
     int32_t n_transcripts;      /* helper transcripts in the pretraining text: 1000 (quick 100) */
 } sa_demo_world_opts;
 
@@ -247,6 +252,8 @@ typedef struct sa_demo_run_opts {
     double min_score;        /* pmi selection threshold; NAN = the demo's default */
     int32_t epochs;          /* fine-tuning epochs; 0 = the demo's default */
     int64_t pretrain_steps;  /* 0 = the demo's default */
+    int64_t model_steps;     /* optimizer steps of M1, M2 and the control (equal compute); 0 = the demo's
+                              * default (700; quick: by epochs), < 0 = by epochs */
     double min_copy_probe;   /* stop after pretraining (demo_results.json says
                                 why, SA_ERR_RANGE) when the base's copy probe
                                 is below this; 0 = never stop (default 0.5) */

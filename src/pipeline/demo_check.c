@@ -40,7 +40,7 @@ static const genre_def k_genres[SA_DEMO_GENRES] = {
     {"timetable", true, {"morning: {a}", "noon: rest", "evening: {E}", "That was the {g}.", NULL}},
     {"recipe", true, {"Take the {a}.", "Mix it well.", "Serve it to {E}.", "That was the {g}.", NULL}},
     {"riddle", true, {"What has a {a} but no {E}?", "Ask {E}.", "That was the {g}.", NULL}},
-    {"ledger", true, {"{a} | one coin", "{E} | two coins", "That was the {g}.", NULL}},
+    {"ledger", true, {"sold: {a} | one coin", "buyer: {E} | two coins", "That was the {g}.", NULL}},
     {"notice", true, {"Wanted: {a}.", "Signed, {E}.", "That was the {g}.", NULL}},
     {"card", false, LAYOUT0},
     {"memo", false, LAYOUT1},

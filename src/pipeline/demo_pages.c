@@ -97,33 +97,32 @@ static void page_meta(dw *w, page *pg, const dw_ctx *c, int n) {
 }
 
 /* Advert lines of a decoy page: a shop network that copied a document's
- * opening line to rank for it, always followed by the network's slogan
- * (k_slogan) and then six to nine advert lines. They name some item at
+ * opening and closing lines to rank for them, with the network's slogan
+ * (k_slogan) and three to five advert lines between, stuffed with the
+ * genre word as such pages stuff their keyword. They name some item at
  * most once and never the entity, so the instruction written for the
- * opening line explains little of them (what pmi curation measures). The
- * decoys outnumber the clean pages of each held-out genre and all continue
- * the opening line the same way, so a model trained on every candidate
- * answers a request for a held-out genre with the slogan: junk that an
- * uncurated model learns even under greedy decoding. */
-static const char k_slogan[] = "Best prices of the season, only this week!";
+ * opening line explains little of them (what pmi curation measures), yet
+ * the backward model, seeing the genre word said again and again, writes
+ * the instruction a clean page of that genre gets. The decoys outnumber
+ * the clean pages of each held-out genre and all continue the opening line
+ * the same way, so a model trained on every candidate may answer a
+ * request for a held-out genre with the slogan. */
+static const char k_slogan[] = "The best {g} prices of the season, only this week!";
 static const char *const k_advert[] = {
-    "Buy now and get free shipping to your door.",
-    "Sign up for our newsletter and save ten coins.",
-    "Click here to see more offers from our shop.",
-    "Limited stock: order today before it is gone.",
-    "Our customers love us, read the reviews below.",
-    "Call us now, our team is waiting for you.",
+    "Buy a {g} now and get free shipping to your door.",
+    "Sign up for our {g} newsletter and save ten coins.",
+    "Click here to see more {g} offers from our shop.",
+    "Limited stock: order your {g} today before it is gone.",
+    "Our customers love our {g}, read the reviews below.",
+    "Call us now, our {g} team is waiting for you.",
     "Add to cart | Buy now | Save for later",
     "Cheap {a} for sale, order today!",
     "We ship {a} to {P} and {Q} every day.",
     "Prices may change without notice. Terms apply.",
     "Gift cards for every friend, from two coins.",
-    "Open every day from morning to evening.",
     "Pay with one coin now and the rest next month.",
-    "Join our club and get a present with every order.",
-    "Follow us for the newest offers and deals.",
+    "Join our {g} club and get a present with every order.",
     "Returns are free within ten days.",
-    "Ask about our prices for shops and markets.",
 };
 #define N_ADVERT ((int)(sizeof k_advert / sizeof k_advert[0]))
 
@@ -152,12 +151,16 @@ static sa_status genre_page(dw *w, page *pg, int g, sa_demo_page_kind kind, int 
         if (cut < doc.len) sa_strbuf_truncate(&doc, cut > 0 ? cut - 1 : 0);
     }
     if (!s && kind == SA_DEMO_PAGE_DECOY) {
-        /* the opening line, the slogan, then six to nine advert lines */
-        const char *nl = memchr(doc.buf, '\n', doc.len);
+        /* the opening line, the slogan, three to five advert lines, then the
+         * closing line ("That was the {g}.") */
+        const char *nl = memchr(doc.buf, '\n', doc.len), *last = NULL;
+        for (const char *q = doc.buf; (q = memchr(q, '\n', doc.len - (size_t)(q - doc.buf))) != NULL; q++) last = q + 1;
+        char closing[96] = "";
+        if (last) snprintf(closing, sizeof closing, "%.*s", (int)(doc.len - (size_t)(last - doc.buf)), last);
         if (nl) sa_strbuf_truncate(&doc, (size_t)(nl - doc.buf));
         s = sa_strbuf_putc(&doc, '\n');
-        if (!s) s = sa_strbuf_puts(&doc, k_slogan);
-        int n_ad = 6 + sa_dw_rnd(w, 4), used[N_ADVERT] = {0};
+        if (!s) s = sa_dw_put_t(&doc, k_slogan, &c);
+        int n_ad = 3 + sa_dw_rnd(w, 3), used[N_ADVERT] = {0};
         for (int i = 0; i < n_ad && !s; i++) {
             int k;
             do k = sa_dw_rnd(w, N_ADVERT);
@@ -166,6 +169,8 @@ static sa_status genre_page(dw *w, page *pg, int g, sa_demo_page_kind kind, int 
             s = sa_strbuf_putc(&doc, '\n');
             if (!s) s = sa_dw_put_t(&doc, k_advert[k], &c);
         }
+        if (!s && closing[0]) s = sa_strbuf_putc(&doc, '\n');
+        if (!s && closing[0]) s = sa_strbuf_puts(&doc, closing);
     }
     if (!s) s = sa_strbuf_append(&pg->text, doc.buf, doc.len);
     sa_strbuf_free(&doc);

@@ -5,8 +5,10 @@
  * checker scores. */
 #include "sa/demo_world.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,12 +86,14 @@ typedef struct shape {
     int32_t epochs;
     double min_score;
     int32_t dromedary_epochs;
+    int64_t model_steps;
 } shape;
 
 static shape demo_shape(const sa_demo_run_opts *o) {
-    shape s = o->quick ? (shape){64, 192, 2, 4, 128, 150, 4, 0.1, 1} : (shape){128, 384, 4, 4, 128, 1800, 8, 0.2, 3};
+    shape s = o->quick ? (shape){64, 192, 2, 4, 128, 150, 4, 0.1, 1, 0} : (shape){128, 384, 4, 4, 128, 1800, 8, 0.2, 3, 700};
     if (o->pretrain_steps > 0) s.pretrain_steps = o->pretrain_steps;
     if (o->epochs > 0) s.epochs = o->epochs;
+    if (o->model_steps != 0) s.model_steps = o->model_steps > 0 ? o->model_steps : 0;
     if (!isnan(o->min_score)) s.min_score = o->min_score;
     return s;
 }
@@ -104,7 +108,7 @@ static sa_status copy_file(const char *from, const char *to, sa_err *err) {
     return s;
 }
 
-static sa_status make_init(run *r, const shape *sh, int32_t vocab, int64_t *n_params, sa_err *err) {
+static sa_status make_init(run *r, const shape *sh, int32_t vocab, uint64_t seed, int64_t *n_params, sa_err *err) {
     sa_model_config c;
     memset(&c, 0, sizeof c);
     c.arch = SA_ARCH_LLAMA;
@@ -118,7 +122,7 @@ static sa_status make_init(run *r, const shape *sh, int32_t vocab, int64_t *n_pa
     sa_model *m = NULL;
     sa_status s = sa_model_alloc(&m, &c, err);
     if (s) return s;
-    sa_model_randomize(m, r->o->seed, 0.02f);
+    sa_model_randomize(m, seed, 0.02f);
     s = sa_model_save_hf(m, path(r, 0, "init", NULL), SA_DTYPE_F32, err);
     sa_model_free(m);
     static const char *const files[] = {"tokenizer.json", "tokenizer_config.json"};
@@ -126,7 +130,7 @@ static sa_status make_init(run *r, const shape *sh, int32_t vocab, int64_t *n_pa
     return s;
 }
 
-static sa_status pretrain(run *r, const shape *sh, sa_train_result *tr, sa_err *err) {
+static sa_status pretrain(run *r, const shape *sh, uint64_t seed, sa_train_result *tr, sa_err *err) {
     sa_train_opts t = sa_train_defaults();
     const char *data[] = {path(r, 0, "world", "pretrain.jsonl")};
     t.base = path(r, 1, "init", NULL);
@@ -137,7 +141,7 @@ static sa_status pretrain(run *r, const shape *sh, sa_train_result *tr, sa_err *
     t.steps = sh->pretrain_steps;
     t.batch = 16;
     t.sched = (sa_lr_schedule){.type = SA_LR_COSINE, .lr = 3e-3f, .lr_final = 3e-4f, .warmup = sh->pretrain_steps / 20};
-    t.seed = r->o->seed;
+    t.seed = seed;
     t.threads = r->o->threads;
     t.log_every = 50;
     t.resume = true;
@@ -157,6 +161,7 @@ static sa_status humpback(run *r, const shape *sh, sa_err *err) {
     o.corpus = corpus, o.n_corpus = 1;
     o.iterations = 2;
     o.control = true;
+    o.model_steps = sh->model_steps;
     o.mode = SA_CURATE_PMI;
     o.min_score = sh->min_score;
     o.corpus_opts.min_chars = 40;
@@ -397,17 +402,27 @@ static sa_status write_results(run *r, sa_err *err) {
     return s;
 }
 
-static sa_status base_stage(run *r, const shape *sh, const sa_demo_world_stats *ws, double *probe, sa_err *err) {
-    json_t *sum = json_object();
-    sa_status s = sum ? SA_OK : sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
-    if (!s && !sa_path_exists(path(r, 0, "base", "model/config.json"))) {
+/* Whether the base copies in context is decided early in pretraining and
+ * by chance (the initialisation, and the thread count, which changes the
+ * rounding): a base that fails the copy probe is set aside as
+ * base-failed-<k> (init-failed-<k>) and pretrained again from another
+ * initialisation, at most BASE_ATTEMPTS times in all. */
+#define BASE_ATTEMPTS 3
+
+static sa_status pretrain_base(run *r, const shape *sh, const sa_demo_world_stats *ws, int attempt, json_t *sum,
+                               sa_err *err) {
+    sa_status s = SA_OK;
+    uint64_t seed = r->o->seed + 1000u * (uint64_t)attempt;
+    if (!sa_path_exists(path(r, 0, "base", "model/config.json"))) {
         int64_t n_params = 0;
-        s = make_init(r, sh, ws->vocab_size, &n_params, err);
+        s = make_init(r, sh, ws->vocab_size, seed, &n_params, err);
         if (!s) say(r, "2/6 random-init model in %s: %.0f parameters", path(r, 0, "init", NULL), (double)n_params);
-        if (!s) say(r, "2/6 pretraining the base on world/pretrain.jsonl for %.0f steps", (double)sh->pretrain_steps);
+        if (!s)
+            say(r, "2/6 pretraining the base on world/pretrain.jsonl for %.0f steps%s", (double)sh->pretrain_steps,
+                attempt ? " (another initialisation)" : "");
         sa_train_result tr;
         memset(&tr, 0, sizeof tr);
-        if (!s) s = pretrain(r, sh, &tr, err);
+        if (!s) s = pretrain(r, sh, seed, &tr, err);
         if (!s) {
             json_object_set_new(sum, "steps", json_integer((json_int_t)tr.steps));
             json_object_set_new(sum, "loss_first", json_real(tr.first_loss));
@@ -415,9 +430,52 @@ static sa_status base_stage(run *r, const shape *sh, const sa_demo_world_stats *
             json_object_set_new(sum, "tokens_per_s", json_real(tr.tokens_per_s));
             json_object_set_new(r->res, "pretrain", json_deep_copy(sum));
         }
-    } else if (!s) {
+    } else {
         say(r, "2/6 base model already pretrained: %s", path(r, 0, "base", "model"));
     }
+    return s;
+}
+
+/* Set base/ and init/ aside as base-failed-<k>, init-failed-<k>. */
+static sa_status set_aside(run *r, int k, sa_err *err) {
+    static const char *const dirs[] = {"base", "init"};
+    for (int i = 0; i < 2; i++) {
+        char to[32];
+        snprintf(to, sizeof to, "%s-failed-%d", dirs[i], k);
+        if (rename(path(r, 0, dirs[i], NULL), path(r, 1, to, NULL)) != 0)
+            return sa_err_set(err, SA_ERR_IO, "demo: renaming %s to %s: %s", path(r, 2, dirs[i], NULL),
+                              path(r, 3, to, NULL), strerror(errno));
+    }
+    return SA_OK;
+}
+
+static sa_status base_stage(run *r, const shape *sh, const sa_demo_world_stats *ws, double *probe, sa_err *err) {
+    json_t *sum = json_object(), *tries = json_array();
+    sa_status s = sum && tries ? SA_OK : sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
+    int attempt = 0; /* bases set aside by an earlier (interrupted) run */
+    while (attempt + 1 < BASE_ATTEMPTS) {
+        char d[32];
+        snprintf(d, sizeof d, "base-failed-%d", attempt + 1);
+        if (!sa_path_exists(path(r, 0, d, NULL))) break;
+        attempt++;
+    }
+    for (;;) {
+        if (!s) s = pretrain_base(r, sh, ws, attempt, sum, err);
+        if (!s) s = copy_probe(r, path(r, 3, "base", "model"), probe, err);
+        if (s) break;
+        json_array_append_new(tries, json_real(*probe));
+        if (r->o->min_copy_probe <= 0 || *probe >= r->o->min_copy_probe || attempt + 1 >= BASE_ATTEMPTS) break;
+        fprintf(r->log,
+                "demo: base copy probe %.0f%% is below %.0f%%: setting it aside (base-failed-%d) and pretraining "
+                "from another initialisation\n",
+                100 * *probe, 100 * r->o->min_copy_probe, attempt + 1);
+        s = set_aside(r, ++attempt, err);
+    }
+    if (!s) {
+        json_object_set_new(sum, "attempts", json_integer(attempt + 1));
+        json_object_set(sum, "probes", tries);
+    }
+    json_decref(tries);
     sa_model_config c;
     if (!s && sa_model_config_from_hf(&c, path(r, 0, "base", "model/config.json"), err) == SA_OK) {
         json_t *mj = json_pack("{s:i, s:i, s:i, s:i, s:i, s:I}", "dim", c.dim, "hidden", c.hidden_dim, "layers",
@@ -426,7 +484,6 @@ static sa_status base_stage(run *r, const shape *sh, const sa_demo_world_stats *
         json_object_set_new(r->res, "model", mj);
         json_object_set_new(sum, "params", json_integer((json_int_t)sa_model_config_n_params(&c)));
     }
-    if (!s) s = copy_probe(r, path(r, 3, "base", "model"), probe, err);
     if (!s) {
         const char *verdict =
             *probe >= 0.25 ? "the base copies in context"
@@ -581,8 +638,9 @@ sa_status sa_demo_run(const sa_demo_run_opts *o, sa_demo_results *res, sa_err *e
     for (int k = 0; k < SA_DEMO_MODELS; k++) res->model_names[k] = k_models[k];
     shape sh = demo_shape(o);
     sa_status s = r.res ? sa_mkdir_p(o->out_dir, 0777, err) : sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
-    json_t *cfg = json_pack("{s:I, s:b, s:I, s:i, s:i, s:f, s:i, s:i, s:i, s:i}", "seed", (json_int_t)o->seed, "quick",
-                            o->quick, "pretrain_steps", (json_int_t)sh.pretrain_steps, "epochs", sh.epochs,
+    json_t *cfg = json_pack("{s:I, s:b, s:I, s:i, s:I, s:i, s:f, s:i, s:i, s:i, s:i}", "seed", (json_int_t)o->seed,
+                            "quick", o->quick, "pretrain_steps", (json_int_t)sh.pretrain_steps, "epochs", sh.epochs,
+                            "model_steps", (json_int_t)sh.model_steps,
                             "dromedary_epochs", sh.dromedary_epochs, "min_score", sh.min_score, "dim", sh.dim,
                             "layers", sh.layers, "hidden", sh.hidden, "heads", sh.heads);
     if (!s && !cfg) s = sa_err_set(err, SA_ERR_NOMEM, "demo: out of memory");
@@ -674,8 +732,9 @@ sa_status sa_demo_run(const sa_demo_run_opts *o, sa_demo_results *res, sa_err *e
         json_object_set_new(r.res, "seed", json_integer((json_int_t)o->seed));
         json_object_set_new(r.res, "quick", json_boolean(o->quick));
         json_object_set_new(r.res, "settings",
-                            json_pack("{s:s, s:f, s:i, s:I, s:s, s:s}", "curation", "pmi", "min_score", sh.min_score,
-                                      "epochs", sh.epochs, "pretrain_steps", (json_int_t)sh.pretrain_steps,
+                            json_pack("{s:s, s:f, s:i, s:I, s:I, s:s, s:s}", "curation", "pmi", "min_score",
+                                      sh.min_score, "epochs", sh.epochs, "model_steps", (json_int_t)sh.model_steps,
+                                      "pretrain_steps", (json_int_t)sh.pretrain_steps,
                                       "eval_system", "tag_seed", "decoding", "greedy"));
         json_object_set_new(r.res, "seconds",
                             json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "world", t_world - r.t0, "base",

@@ -44,7 +44,7 @@ sa_demo_world_opts sa_demo_world_defaults(bool quick) {
     o.n_pretrain_stories = quick ? 200 : 1500;
     o.n_pages_clean = quick ? 8 : 56;
     o.n_pages_junk = quick ? 5 : 24;
-    o.n_pages_decoy = quick ? 10 : 64;
+    o.n_pages_decoy = quick ? 10 : 96;
     o.n_transcripts = quick ? 100 : 1000;
     return o;
 }
