@@ -125,7 +125,7 @@ static void hb_argv(const fixture *f, const char *run_dir, const char **v) {
                        "--full",        "--lr",       "3e-3",         "--steps",    "30",           "--batch",
                        "8",             "--save-every", "4",          "--threads",  "2",            "--gen-batch",
                        "2",             "--instruction-tokens", "128", "--min-score", "2.45",         "--export",
-                       "sharegpt",      "--control",  "--model-steps", "12",        "--quiet",    NULL};
+                       "sharegpt",      "--control",  "--model-steps", "36",        "--quiet",    NULL};
     memcpy(v, a, sizeof a);
 }
 
@@ -280,10 +280,10 @@ static void check_run(sa_test *t, const char *run) {
         SA_CHECK_OK(t, sa_model_load(&mod, rp(t, run, rel), &err), &err);
         if (mod) SA_CHECK_EQ_INT(t, mod->cfg.n_layers, 5);
         sa_model_free(mod);
-        /* --model-steps 12: M1, M2 and the control; --steps 30: the rest */
+        /* --model-steps 36: M1, M2 and the control; --steps 30: the rest */
         json_t *st = stage_of(m, k_stages[si]);
         bool model = strcmp(k_stages[si], "control") == 0 || (k_stages[si][0] == 'm' && k_stages[si][1] != '0');
-        SA_CHECKF(t, sum_int(st, "steps") == (model ? 12 : 30), "%s: %lld steps", k_stages[si],
+        SA_CHECKF(t, sum_int(st, "steps") == (model ? 36 : 30), "%s: %lld steps", k_stages[si],
                   (long long)sum_int(st, "steps"));
     }
     json_decref(m);
