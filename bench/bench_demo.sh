@@ -19,12 +19,15 @@
 # machine: `for s in 1 2 3; do SEEDS=$s THREADS=1 OUT=/tmp/bd
 # bench/bench_demo.sh & done; wait; SEEDS="1 2 3" OUT=/tmp/bd
 # bench/bench_demo.sh` (the last call resumes the finished runs and sums
-# up); 19-20 min each that way, peak RSS 171-180 MB): held-out pass
-#   M0 0.000, M1 0.320 +- 0.122, M2 0.750 +- 0.355,
+# up); 19-20 min each that way, peak RSS 171-180 MB), held-out pass at
+# the default pmi threshold 0.3:
+#   M0 0.000, M1 0.583 +- 0.212, M2 0.703 +- 0.321,
 #   uncurated control 0.323 +- 0.192, Dromedary 0.000
-# (per seed M2 / control: 0.96 / 0.29, 0.95 / 0.15, 0.34 / 0.53; seed 1's
-# Dromedary stage failed: no principle answer passed the filters).
-# M2 - M0 = 0.750 > two sd 0.710; M2 beats the control in 2 of 3 seeds
+# (per seed M2 / control: 0.95 / 0.29, 0.82 / 0.15, 0.34 / 0.53; seed 1's
+# Dromedary stage failed: no principle answer passed the filters; the 0.3
+# runs reran Humpback and the evaluation on the bases of the 0.2 runs,
+# whose M2 was 0.96, 0.95, 0.34 and control the same).
+# M2 - M0 = 0.703 > two sd 0.643; M2 beats the control in 2 of 3 seeds
 # and on the mean. In seeds 1 and 2 the control answers most held-out
 # requests with the decoys' slogan ("The best ledger prices of the
 # season, ..."), which curation kept out of M2. In seed 3 the backward
@@ -39,7 +42,10 @@
 # per held-out genre; the ledger got cue words ("sold: {a} | one coin"),
 # whose bare slots no model copied; and M1, M2 and the control all train
 # 700 steps (--model-steps), where by epochs the control trained 2-5x
-# more steps than M2 (the comparison was of compute as much as of data).
+# more steps than M2 (the comparison was of compute as much as of data);
+# the pmi threshold went from 0.2 to 0.3 (at 0.2 round 2 kept up to 43%
+# of the decoys in some runs; 0.3 keeps at most 7%, and 94-100% of the
+# correctly labelled clean pages).
 # OpenMP threads wait passively unless OMP_WAIT_POLICY says otherwise:
 # spinning waiters halve throughput on a shared 2-core machine.
 set -eu
