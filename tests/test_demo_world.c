@@ -403,6 +403,17 @@ static void check_report(sa_test *t, const char *file) {
     sa_strbuf_free(&b);
 }
 
+/* Every one of the n paths rel[] exists under dir. */
+static void check_exist(sa_test *t, const char *dir, const char *const *rel, size_t n) {
+    sa_strbuf p = {0};
+    for (size_t i = 0; i < n; i++) {
+        sa_strbuf_reset(&p);
+        sa_path_join(&p, dir, rel[i]);
+        SA_CHECKF(t, sa_path_exists(sa_strbuf_cstr(&p)), "missing %s", rel[i]);
+    }
+    sa_strbuf_free(&p);
+}
+
 /* A base below the copy-probe gate is set aside and pretrained again from
  * another initialisation, three times in all; then the demo stops with a
  * message, and a rerun does not start over. The quick base cannot copy, so
@@ -421,12 +432,8 @@ static void base_retry(sa_test *t) {
     result_free(&r);
     static const char *const dirs[] = {"base-failed-1/model/config.json", "init-failed-1/config.json",
                                        "base-failed-2/model/config.json", "base/model/config.json"};
+    check_exist(t, out, dirs, sizeof dirs / sizeof dirs[0]);
     sa_strbuf p = {0}, a = {0}, b = {0};
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        sa_strbuf_reset(&p);
-        sa_path_join(&p, out, dirs[i]);
-        SA_CHECKF(t, sa_path_exists(sa_strbuf_cstr(&p)), "missing %s", dirs[i]);
-    }
     /* each attempt started from another initialisation */
     sa_strbuf_reset(&p);
     sa_path_join(&p, out, "init-failed-1/model.safetensors");
@@ -467,13 +474,8 @@ static void quick_demo(sa_test *t) {
                                        "dromedary/manifest.json", "eval/heldout-m0.json", "eval/heldout-m2.json",
                                        "eval/seen-control.json", "eval/nll-heldout-m1.json",
                                        "eval/pairwise-heldout-m2-m0.json", "demo_results.json"};
+    check_exist(t, out, must, sizeof must / sizeof must[0]);
     sa_strbuf p = {0};
-    for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
-        sa_strbuf_reset(&p);
-        sa_path_join(&p, out, must[i]);
-        SA_CHECKF(t, sa_path_exists(sa_strbuf_cstr(&p)), "missing %s", must[i]);
-    }
-    sa_strbuf_reset(&p);
     sa_path_join(&p, out, "report.html");
     check_report(t, sa_strbuf_cstr(&p));
     sa_strbuf_reset(&p);

@@ -156,6 +156,15 @@ static sa_status pretrain(run *r, const shape *sh, uint64_t seed, sa_train_resul
 
 /* ---- Humpback ---- */
 
+/* The settings of every fine-tune of the demo (Humpback's and Dromedary's). */
+static void demo_finetune(sa_train_opts *t, int32_t epochs) {
+    t->seq_len = 192;
+    t->epochs = epochs;
+    t->batch = 16;
+    t->sched = (sa_lr_schedule){.type = SA_LR_LINEAR, .lr = 1e-3f, .lr_final = 1e-4f, .warmup = 5};
+    t->log_every = 25;
+}
+
 static sa_status humpback(run *r, const shape *sh, sa_err *err) {
     sa_humpback_opts o = sa_humpback_defaults();
     const char *corpus[] = {path(r, 0, "world", "unlabeled")};
@@ -175,11 +184,7 @@ static sa_status humpback(run *r, const shape *sh, sa_err *err) {
      * garbles the genre word the instruction must copy from the page */
     o.bt_temperature = 0.0f;
     o.max_instruction_chars = 300;
-    o.train.seq_len = 192;
-    o.train.epochs = sh->epochs;
-    o.train.batch = 16;
-    o.train.sched = (sa_lr_schedule){.type = SA_LR_LINEAR, .lr = 1e-3f, .lr_final = 1e-4f, .warmup = 5};
-    o.train.log_every = 25;
+    demo_finetune(&o.train, sh->epochs);
     o.seed = r->o->seed;
     o.gen_batch = 16;
     o.threads = r->o->threads;
@@ -332,13 +337,7 @@ static sa_status dromedary(run *r, const shape *sh, sa_err *err) {
      * this small drifts out of the exemplars' format */
     o.temperature = 0.0f;
     sa_train_opts *t[2] = {&o.engrave, &o.clone};
-    for (int k = 0; k < 2; k++) {
-        t[k]->seq_len = 192;
-        t[k]->epochs = sh->dromedary_epochs;
-        t[k]->batch = 16;
-        t[k]->sched = (sa_lr_schedule){.type = SA_LR_LINEAR, .lr = 1e-3f, .lr_final = 1e-4f, .warmup = 5};
-        t[k]->log_every = 25;
-    }
+    for (int k = 0; k < 2; k++) demo_finetune(t[k], sh->dromedary_epochs);
     o.seed = r->o->seed;
     o.gen_batch = 16;
     o.threads = r->o->threads;
