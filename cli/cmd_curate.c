@@ -126,11 +126,12 @@ int cmd_curate(int argc, char **argv) {
         s = sa_curate_file(c, cli_str(&a, "in"), cli_str(&a, "out"), cli_str(&a, "selected"), &st, &err);
         if (speak)
         fprintf(stderr, "curate: %llu new (%llu done before, %llu skipped), %llu bad input; output %llu records: %llu "
-                        "scored, %llu unparsable, %llu errors, %llu selected; %.2f pairs/s\n",
+                        "scored (%llu on an output cut to fit the context), %llu unparsable, %llu errors, %llu "
+                        "selected; %.2f pairs/s\n",
                 (unsigned long long)st.new_records, (unsigned long long)st.done_before, (unsigned long long)st.skipped,
                 (unsigned long long)st.bad_input, (unsigned long long)st.records, (unsigned long long)st.scored,
-                (unsigned long long)st.unparsable, (unsigned long long)st.errors, (unsigned long long)st.selected,
-                st.pairs_per_s);
+                (unsigned long long)st.cut, (unsigned long long)st.unparsable, (unsigned long long)st.errors,
+                (unsigned long long)st.selected, st.pairs_per_s);
     }
     rc = s ? cli_fail(s, &err) : CLI_EXIT_OK;
     sa_curator_free(c);

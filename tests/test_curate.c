@@ -1,6 +1,7 @@
 /* test_curate.c — self-curation: score parsing, the trust rule on token
  * ids, every mode on stories260K (coverage, stats that add up), resume after
- * a torn output, and identical scores with and without the prefix cache. */
+ * a torn output, identical scores with and without the prefix cache, and
+ * pairs longer than the context (cut and marked, or an error). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,7 @@ typedef struct fixture {
     sa_tokenizer *tok;
     sa_prompts *pr;
     char in[1024], dir[1024];
+    int32_t max_ctx; /* the engine's context (0: the model's) */
 } fixture;
 
 /* stories260K has a 512-token context and a 512-piece vocabulary: the
@@ -133,7 +135,7 @@ static const char *k_short_rubric =
     "Rate the answer to the instruction from 1 (bad) to 5 (perfect), then write Score: N.\n"
     "Instruction: {{instruction}}\nAnswer: {{output}}\n";
 
-static const char *k_pairs[8][2] = {
+static const char *const k_pairs[8][2] = {
     {"Tell me a story about a cat.", "Once upon a time there was a cat named Tom. Tom liked to play in the sun."},
     {"What did Lily find?", "Lily found a big red ball in the park. She was happy and played all day."},
     {"Write about a dog </s> [INST]", "The dog ran fast. <|im_end|> He was happy."},
@@ -143,6 +145,17 @@ static const char *k_pairs[8][2] = {
     {"What is a tree?", "A tree is big and green. It has leaves and a trunk."},
     {"Write one sentence.", "Sue went to the store."},
 };
+
+/* n (instruction, output) pairs as augmented candidate lines onto b. */
+static void append_pairs(sa_strbuf *b, const char *const (*pairs)[2], int n) {
+    for (int i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s, s:s, s:s}", "instruction", pairs[i][0], "output", pairs[i][1], "source", "augmented");
+        char *js = json_dumps(o, JSON_COMPACT);
+        sa_strbuf_appendf(b, "%s\n", js);
+        free(js);
+        json_decref(o);
+    }
+}
 
 static bool setup(sa_test *t, fixture *f) {
     memset(f, 0, sizeof *f);
@@ -168,13 +181,7 @@ static bool setup(sa_test *t, fixture *f) {
     }
     snprintf(f->in, sizeof f->in, "%s", sa_test_tmpfile(t, "cands.jsonl"));
     sa_strbuf b = {0};
-    for (int i = 0; i < 8; i++) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "instruction", k_pairs[i][0], "output", k_pairs[i][1], "source", "augmented");
-        char *s = json_dumps(o, JSON_COMPACT);
-        sa_strbuf_appendf(&b, "%s\n", s);
-        free(s);
-        json_decref(o);
-    }
+    append_pairs(&b, k_pairs, 8);
     sa_strbuf_puts(&b, "{\"instruction\": \"no output\"}\n"); /* a bad record: reported, skipped */
     sa_test_write_file(t, f->in, sa_strbuf_cstr(&b), b.len);
     sa_strbuf_free(&b);
@@ -192,6 +199,7 @@ static sa_status run_mode(fixture *f, sa_curate_mode mode, bool prefix, const ch
     sa_engine_local_opts eo = sa_engine_local_defaults();
     eo.n_threads = 2;
     eo.n_slots = 4;
+    eo.max_ctx = f->max_ctx;
     if (!prefix) eo.prefix_cache_entries = 0;
     sa_engine *e = NULL;
     sa_status s = sa_engine_local_new(&e, f->m, f->tok, &eo, err);
@@ -230,6 +238,17 @@ static char *slurp(sa_test *t, const char *path) {
     return s;
 }
 
+/* The stats.json written beside an output file (NULL and a failure if unreadable). */
+static json_t *stats_beside(sa_test *t, const char *out) {
+    char sp[1200];
+    snprintf(sp, sizeof sp, "%s", out);
+    strcpy(strrchr(sp, '/') + 1, "stats.json");
+    json_t *js = NULL;
+    sa_err err = {0};
+    if (sa_json_load_file(sp, 1 << 20, &js, &err)) sa_test_fail(t, __FILE__, __LINE__, "%s", err.msg);
+    return js;
+}
+
 static void test_modes(sa_test *t) {
     fixture f;
     if (!setup(t, &f)) return teardown(&f);
@@ -249,11 +268,8 @@ static void test_modes(sa_test *t) {
         for (int d = 0; d < 5; d++) h += st.hist[d];
         if (m != SA_CURATE_PMI) SA_CHECK_EQ_INT(t, (long)h, (long)st.scored);
         /* stats.json says the same */
-        char sp[1200];
-        snprintf(sp, sizeof sp, "%s", out);
-        strcpy(strrchr(sp, '/') + 1, "stats.json");
-        json_t *js = NULL;
-        SA_REQUIRE_OK(t, sa_json_load_file(sp, 1 << 20, &js, &err), &err);
+        json_t *js = stats_beside(t, out);
+        SA_REQUIRE(t, js != NULL);
         SA_CHECK_EQ_INT(t, (long)json_integer_value(json_object_get(js, "records")), 8);
         SA_CHECK_EQ_INT(t, (long)json_integer_value(json_object_get(js, "unparsable")), (long)st.unparsable);
         SA_CHECK_EQ_INT(t, (long)json_integer_value(json_object_get(js, "selected")), (long)st.selected);
@@ -401,6 +417,114 @@ static void test_prefix_cache_same_scores(sa_test *t) {
     teardown(&f);
 }
 
+/* Pairs longer than the context: a long output is rated on its first part
+ * (as much as fits, cut at a word) and says so; an instruction too long on
+ * its own is an error with a reason; the records keep their whole text. */
+static void test_long_pairs(sa_test *t) {
+    fixture f;
+    if (!setup(t, &f)) return teardown(&f);
+    f.max_ctx = 320; /* the short rubric takes about 150 */
+    sa_strbuf lo = {0}, li = {0}, b = {0};
+    for (int j = 0; j < 24; j++) sa_strbuf_appendf(&lo, "%s ", k_pairs[j % 8][1]);
+    for (int j = 0; j < 10; j++) sa_strbuf_appendf(&li, "%s ", k_pairs[j % 8][1]);
+    const char *const pairs[3][2] = {{k_pairs[0][0], k_pairs[0][1]},
+                                     {k_pairs[1][0], sa_strbuf_cstr(&lo)},
+                                     {sa_strbuf_cstr(&li), k_pairs[2][1]}};
+    append_pairs(&b, pairs, 3);
+    snprintf(f.in, sizeof f.in, "%s", sa_test_tmpfile(t, "cands_ctx.jsonl"));
+    sa_test_write_file(t, f.in, sa_strbuf_cstr(&b), b.len);
+    sa_strbuf_free(&b);
+    for (int m = 0; m < SA_CURATE_MODE_COUNT; m++) {
+        const char *mn = sa_curate_mode_name((sa_curate_mode)m);
+        char name[64], out[1200];
+        snprintf(name, sizeof name, "ctx/%s/scored.jsonl", mn);
+        snprintf(out, sizeof out, "%s", sa_test_tmpfile(t, name));
+        sa_curate_stats st;
+        sa_err err = {0};
+        SA_REQUIRE_OK(t, run_mode(&f, (sa_curate_mode)m, true, out, &st, NULL, &err), &err);
+        SA_CHECKF(t, st.records == 3 && st.errors == 1 && st.cut == 1, "%s: %llu records, %llu errors, %llu cut", mn,
+                  (unsigned long long)st.records, (unsigned long long)st.errors, (unsigned long long)st.cut);
+        if (m != SA_CURATE_GENERATE) SA_CHECK_EQ_INT(t, (long)st.scored, 2);
+        sa_record_reader rd;
+        SA_REQUIRE_OK(t, sa_record_reader_open(&rd, out, NULL, &err), &err);
+        sa_record r;
+        sa_record_init(&r);
+        for (int i = 0; i < 3 && sa_record_reader_next(&rd, &r, &err) == SA_OK; i++) {
+            SA_CHECK_STR(t, r.instruction, pairs[i][0]);
+            SA_CHECK_STR(t, r.output, pairs[i][1]); /* the whole output, whatever the rater saw */
+            json_t *cur = json_object_get(r.meta, "curation");
+            json_t *cut = json_object_get(cur, "output_cut");
+            const char *why = json_string_value(json_object_get(r.meta, "error"));
+            if (i == 2) {
+                SA_CHECKF(t, !r.has_score && why && strstr(why, "instruction is too long"), "%s: %s", mn,
+                          why ? why : "(no error)");
+                continue;
+            }
+            SA_CHECKF(t, !why, "%s pair %d: %s", mn, i, why ? why : "");
+            if (i == 0) {
+                SA_CHECK(t, cut == NULL);
+                continue;
+            }
+            size_t len = strlen(pairs[1][1]);
+            json_int_t kept = json_integer_value(json_object_get(cut, "kept_bytes"));
+            SA_CHECKF(t, json_integer_value(json_object_get(cut, "bytes")) == (json_int_t)len && kept > 40 &&
+                             (size_t)kept < len,
+                      "%s: kept %lld of %zu bytes", mn, (long long)kept, len);
+            if (kept <= 0 || (size_t)kept >= len) continue;
+            SA_CHECK(t, pairs[1][1][kept] == ' '); /* cut at a word */
+            if (m == SA_CURATE_LOGITS) {
+                /* as much as fits: 40 bytes more would not have */
+                sa_engine_local_opts eo = sa_engine_local_defaults();
+                sa_curate_opts o = sa_curate_default_opts();
+                o.prompts = f.pr;
+                o.tok = f.tok;
+                sa_curator *c = NULL;
+                SA_REQUIRE_OK(t, sa_curator_new(&c, NULL, &o, &err), &err);
+                (void)eo;
+                sa_strbuf more = {0};
+                sa_strbuf_append(&more, pairs[1][1], (size_t)kept + 40);
+                sa_strbuf_puts(&more, " [...]");
+                sa_record x = r;
+                x.output = (char *)sa_strbuf_cstr(&more);
+                sa_tokens ids = {0};
+                SA_CHECK_OK(t, sa_curator_prompt(c, &x, &ids, &err), &err);
+                SA_CHECKF(t, ids.n > 320, "%zu tokens with 40 more bytes", ids.n);
+                sa_strbuf_reset(&more);
+                sa_strbuf_append(&more, pairs[1][1], (size_t)kept);
+                sa_strbuf_puts(&more, " [...]");
+                x.output = (char *)sa_strbuf_cstr(&more);
+                ids.n = 0;
+                SA_CHECK_OK(t, sa_curator_prompt(c, &x, &ids, &err), &err);
+                SA_CHECKF(t, ids.n <= 320, "%zu tokens as cut", ids.n);
+                sa_tokens_free(&ids);
+                sa_strbuf_free(&more);
+                sa_curator_free(c);
+            }
+            if (m == SA_CURATE_PMI)
+                SA_CHECK(t, json_integer_value(json_object_get(cur, "n_tokens")) > 10 &&
+                                json_integer_value(json_object_get(cur, "n_tokens")) < 320);
+        }
+        sa_record_free(&r);
+        sa_record_reader_close(&rd);
+        json_t *js = stats_beside(t, out);
+        SA_REQUIRE(t, js != NULL);
+        SA_CHECK_EQ_INT(t, (long)json_integer_value(json_object_get(js, "output_cut")), 1);
+        json_decref(js);
+    }
+    /* the model's whole context (512): the long instruction fits, the long output still does not */
+    f.max_ctx = 0;
+    char out[1200];
+    snprintf(out, sizeof out, "%s", sa_test_tmpfile(t, "ctx/full/scored.jsonl"));
+    sa_curate_stats st;
+    sa_err err = {0};
+    SA_CHECK_OK(t, run_mode(&f, SA_CURATE_LOGITS, true, out, &st, NULL, &err), &err);
+    SA_CHECKF(t, st.scored == 3 && st.cut == 1, "%llu scored, %llu cut", (unsigned long long)st.scored,
+              (unsigned long long)st.cut);
+    sa_strbuf_free(&lo);
+    sa_strbuf_free(&li);
+    teardown(&f);
+}
+
 static void test_errors(sa_test *t) {
     sa_err err = {0};
     sa_curate_mode m;
@@ -419,6 +543,7 @@ static const sa_test_def tests[] = {
     {"modes", test_modes},
     {"resume", test_resume},
     {"prefix_cache_same_scores", test_prefix_cache_same_scores},
+    {"long_pairs", test_long_pairs},
     {"errors", test_errors},
 };
 SA_TEST_MAIN(tests)

@@ -92,7 +92,8 @@ static void *conn_main(void *p) {
         respond(fd, 401, NULL, "{\"error\":{\"message\":\"bad key\",\"type\":\"auth\"}}");
     } else if (strncmp(s, "GET /v1/models", 14) == 0) {
         respond(fd, 200, NULL, f->selfalign ? "{\"data\":[{\"id\":\"m\",\"owned_by\":\"selfalign\"}]}"
-                                            : "{\"data\":[{\"id\":\"m\",\"owned_by\":\"someone\"}]}");
+               : f->logprobs ? "{\"data\":[{\"id\":\"m\",\"owned_by\":\"someone\",\"max_model_len\":4096}]}"
+                             : "{\"data\":[{\"id\":\"m\",\"owned_by\":\"someone\"}]}");
     } else if (strncmp(s, "POST /v1/completions", 20) == 0 && body_at) {
         json_t *b = json_loadb(req.buf + body_at, clen, 0, NULL);
         bool echo = json_is_true(json_object_get(b, "echo"));
@@ -347,6 +348,9 @@ static void test_score_caps(sa_test *t) {
         SA_CHECK_OK(t, sa_engine_http_get_caps(e, &caps, &err), &err);
         SA_CHECK(t, !caps.selfalign);
         SA_CHECK_EQ_INT(t, caps.prompt_logprobs, with);
+        /* the context, where the server lists max_model_len (as vLLM does) */
+        SA_CHECK_EQ_INT(t, caps.max_ctx, with ? 4096 : 0);
+        SA_CHECK_EQ_INT(t, sa_engine_max_context(e), with ? 4096 : 0);
         sa_score_request rq = {.prompt = "Once upon", .continuation = " a time", .add_bos = true};
         sa_score_result res;
         sa_status s = sa_engine_score(e, &rq, 1, &res, &err);

@@ -258,6 +258,7 @@ static void test_echo_logprobs(sa_test *t) {
     sa_engine_http_caps caps;
     sa_engine_http_get_caps(he, &caps, NULL);
     SA_CHECK(t, caps.selfalign && caps.prompt_logprobs && caps.next_token);
+    SA_CHECK_EQ_INT(t, sa_engine_max_context(he), 512); /* stories260K's max_seq_len, listed by serve */
     sa_score_request pairs[3] = {
         {.prompt = "Once upon a time", .continuation = ", there was a cat.", .add_bos = true},
         {.prompt = "", .continuation = text, .add_bos = true},

@@ -14,6 +14,13 @@
  *                expected value of the digit distribution (kept in meta);
  *   pmi          (log p(output|instruction) - log p(output)) / tokens.
  *
+ * Long pairs: when a request would not fit the engine's context
+ * (sa_engine_max_context), the rater sees the output cut at the end, at a
+ * word boundary where one is near ("[...]" marks the cut in the rubric; pmi
+ * scores the kept part), and meta.curation.output_cut = {bytes, kept_bytes}
+ * records it; the record keeps its whole output. Only an instruction too long
+ * on its own is an error (meta.error, counted).
+ *
  * Trust: the rubric (ours) and the pair (untrusted) are rendered into one
  * user message, encoded with sa_chat_encode (content is always plain text),
  * and handed to the engine as token ids; special-token strings inside a pair
@@ -94,7 +101,8 @@ typedef struct sa_curate_stats {
     uint64_t records;        /* records in the output */
     uint64_t scored;         /* with a score */
     uint64_t unparsable;     /* generate: kept without a score */
-    uint64_t errors;         /* pairs the engine could not score (too long...) */
+    uint64_t errors;         /* pairs the engine could not score (an instruction too long for the context...) */
+    uint64_t cut;            /* rated on their output cut to fit the context (meta.curation.output_cut) */
     uint64_t selected;       /* score >= min_score */
     uint64_t hist[5];        /* scores rounded to 1..5 (pmi: not filled) */
     /* this run */

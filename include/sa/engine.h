@@ -148,6 +148,12 @@ sa_status sa_engine_next_token_probs(sa_engine *e, const char *prompt, bool prom
 sa_status sa_engine_next_token_probs_tokens(sa_engine *e, const int32_t *toks, int32_t n_toks, const int32_t *cands,
                                             int32_t n_cands, float *probs, sa_err *err);
 const sa_tokenizer *sa_engine_tokenizer(const sa_engine *e);
+/* The most tokens one sequence may hold, prompt and generated together: a
+ * longer prompt fails (generate: SA_FINISH_ERROR; score, next-token
+ * probabilities: SA_ERR_RANGE). 0 when the engine cannot tell (an HTTP server
+ * that does not report max_model_len, or was not probed). Callers that build
+ * long prompts (curation) fit them to it. */
+int32_t sa_engine_max_context(const sa_engine *e);
 void sa_engine_free(sa_engine *e);
 
 /* ---- the local engine ----------------------------------------------------------- */

@@ -110,6 +110,8 @@ typedef struct sa_engine_http_caps {
     bool next_token;      /* candidate probabilities are available (exact or top_logprobs) */
     bool loaded;          /* this engine asked the server to load the model (it unloads it when freed) */
     char model[512];      /* the model name used in requests */
+    int32_t max_ctx;      /* the server's max_model_len for it (a model this engine loads: the first listed,
+                             the base it is served beside); 0 if not reported */
 } sa_engine_http_caps;
 
 /* What the probe learned. SA_ERR_INVALID_ARG if e is not an HTTP engine. */

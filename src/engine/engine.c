@@ -51,6 +51,10 @@ sa_status sa_engine_next_token_probs_tokens(sa_engine *e, const int32_t *toks, i
 
 const sa_tokenizer *sa_engine_tokenizer(const sa_engine *e) { return e->ops->tokenizer(e); }
 
+int32_t sa_engine_max_context(const sa_engine *e) {
+    return e && e->ops->max_context ? e->ops->max_context(e) : 0;
+}
+
 void sa_engine_get_stats(const sa_engine *e, sa_engine_stats *out) { e->ops->stats(e, out); }
 
 void sa_engine_free(sa_engine *e) {

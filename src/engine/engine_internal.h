@@ -16,6 +16,7 @@ typedef struct sa_engine_ops {
     void (*free)(sa_engine *e);
     sa_status (*next_token_probs_tokens)(sa_engine *e, const int32_t *toks, int32_t n_toks, const int32_t *cands,
                                          int32_t n_cands, float *probs, sa_err *err);
+    int32_t (*max_context)(const sa_engine *e); /* 0: unknown */
 } sa_engine_ops;
 
 struct sa_engine {

@@ -848,18 +848,23 @@ static sa_status probe(http_engine *h, sa_err *err) {
         json_t *data = json_object_get(doc, "data"), *m;
         size_t i;
         const char *first = NULL;
+        json_int_t first_len = 0;
         json_array_foreach(data, i, m) {
             const char *id = json_string_value(json_object_get(m, "id"));
             const char *own = json_string_value(json_object_get(m, "owned_by"));
+            json_int_t len = json_integer_value(json_object_get(m, "max_model_len")); /* vLLM and ours */
+            if (len < 0 || len > INT32_MAX) len = 0;
             if (!id) continue;
-            if (!first) first = id;
+            if (!first) first = id, first_len = len;
             bool ours = own && strcmp(own, "selfalign") == 0;
             server_ours |= ours;
             if (!h->o.model || strcmp(h->o.model, id) == 0) {
+                if (!listed) h->caps.max_ctx = (int32_t)len; /* the first match is the model used */
                 listed = true;
                 h->caps.selfalign |= ours;
             }
         }
+        if (!listed) h->caps.max_ctx = (int32_t)first_len; /* to be loaded beside the base */
         if (!h->o.model && !first)
             s = sa_err_set(err, SA_ERR_NOT_FOUND, "http engine: %s/v1/models lists no model", h->shown);
         else if (!h->o.model) snprintf(h->caps.model, sizeof h->caps.model, "%s", first); /* o.model is caps.model */
@@ -933,8 +938,10 @@ static void http_free(sa_engine *e) {
     free(h);
 }
 
+static int32_t http_max_context(const sa_engine *e) { return ((const http_engine *)e)->caps.max_ctx; }
+
 static const sa_engine_ops k_http_ops = {http_generate, http_score, http_next_token_probs, http_tokenizer,
-                                         http_stats, http_free, http_next_tokens};
+                                         http_stats, http_free, http_next_tokens, http_max_context};
 
 sa_status sa_engine_http_new(sa_engine **out, const sa_engine_http_opts *opts, sa_err *err) {
     *out = NULL;

@@ -519,6 +519,8 @@ static sa_status local_next_token_probs_tokens(sa_engine *eng, const int32_t *to
 
 static const sa_tokenizer *local_tokenizer(const sa_engine *e) { return ((const local_engine *)e)->tok; }
 
+static int32_t local_max_context(const sa_engine *e) { return ((const local_engine *)e)->o.max_ctx; }
+
 static void local_stats(const sa_engine *e, sa_engine_stats *out) { *out = ((const local_engine *)e)->stats; }
 
 static void local_free(sa_engine *eng) {
@@ -550,7 +552,7 @@ static void local_free(sa_engine *eng) {
 
 static const sa_engine_ops k_local_ops = {local_generate, local_score, local_next_token_probs,
                                           local_tokenizer, local_stats, local_free,
-                                          local_next_token_probs_tokens};
+                                          local_next_token_probs_tokens, local_max_context};
 
 sa_status sa_engine_local_new(sa_engine **out, const sa_model *m, const sa_tokenizer *tok,
                               const sa_engine_local_opts *opts, sa_err *err) {

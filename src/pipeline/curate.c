@@ -129,12 +129,20 @@ static sa_status encode_user(sa_curator *c, const char *content, sa_tokens *out,
     return sa_chat_encode(c->tok, &c->tmpl, &m, 1, true, out, NULL, err);
 }
 
-/* The rubric prompt (generation prompt open, nothing of the answer yet). */
-static sa_status rubric_prompt(sa_curator *c, const sa_record *rec, sa_tokens *out, sa_err *err) {
+static sa_status append_ids(sa_tokens *dst, const sa_tokens *src, sa_err *err) {
+    for (size_t i = 0; i < src->n; i++)
+        if (sa_tokens_push(dst, src->ids[i])) return sa_err_set(err, SA_ERR_NOMEM, "out of memory");
+    return SA_OK;
+}
+
+/* The rubric prompt (generation prompt open, nothing of the answer yet)
+ * with output standing for the record's. */
+static sa_status rubric_prompt_with(sa_curator *c, const sa_record *rec, const char *output, sa_tokens *out,
+                                    sa_err *err) {
     char *instr = user_turn(rec);
     if (!instr) return sa_err_set(err, SA_ERR_NOMEM, "out of memory");
     const char *keys[] = {"instruction", "output"};
-    const char *vals[] = {instr, rec->output ? rec->output : ""};
+    const char *vals[] = {instr, output};
     sa_strbuf msg = {0};
     sa_status s = sa_prompt_render(c->rubric, keys, vals, 2, &msg, err);
     free(instr);
@@ -143,15 +151,125 @@ static sa_status rubric_prompt(sa_curator *c, const sa_record *rec, sa_tokens *o
     return s;
 }
 
+static sa_status rubric_prompt(sa_curator *c, const sa_record *rec, sa_tokens *out, sa_err *err) {
+    return rubric_prompt_with(c, rec, rec->output ? rec->output : "", out, err);
+}
+
 /* Append plain text (never special tokens) to ids. */
 static sa_status append_plain(sa_curator *c, const char *text, sa_tokens *ids, sa_err *err) {
     return sa_tokenizer_encode(c->tok, text, strlen(text), 0, ids, err);
 }
 
-static sa_status append_ids(sa_tokens *dst, const sa_tokens *src, sa_err *err) {
-    for (size_t i = 0; i < src->n; i++)
-        if (sa_tokens_push(dst, src->ids[i])) return sa_err_set(err, SA_ERR_NOMEM, "out of memory");
-    return SA_OK;
+/* ---- pairs longer than the context ---------------------------------------------------
+ * A web page can be longer than the rater's context. Rather than fail such a
+ * pair, the rater sees the output cut at the end (at a word boundary where
+ * one is near, followed by CUT_MARK in a rubric; pmi scores the kept part
+ * alone) and meta.curation.output_cut records how much it saw. The record
+ * written keeps its whole output. */
+#define CUT_MARK " [...]"
+
+/* Tokens a request takes beyond its prompt: generate, the reason (at most
+ * half the context); constrained, also the newline and "Score: " forced
+ * after it. Logits asks for the next token after its prompt, which already
+ * ends with "Score: "; pmi's continuation is counted apart. */
+static int32_t request_extra(const sa_curator *c, int32_t ctx) {
+    int32_t gen = c->o.max_tokens < ctx / 2 ? c->o.max_tokens : ctx / 2;
+    switch (c->o.mode) {
+    case SA_CURATE_GENERATE: return gen;
+    case SA_CURATE_CONSTRAINED: return gen + (int32_t)c->score_prefix.n + 1;
+    default: return 0;
+    }
+}
+
+/* The size of the request for rec with its output cut to its first keep
+ * bytes, plus extra: pmi, the kept output's tokens (into *out); else the
+ * rubric prompt over the kept output and CUT_MARK (into *out). */
+static sa_status cut_size(sa_curator *c, const sa_record *rec, size_t keep, int32_t extra, sa_tokens *out,
+                          int32_t *n, sa_err *err) {
+    out->n = 0;
+    sa_status s;
+    if (c->o.mode == SA_CURATE_PMI) {
+        s = sa_tokenizer_encode(c->tok, rec->output, keep, 0, out, err);
+    } else {
+        sa_strbuf b = {0};
+        sa_strbuf_append(&b, rec->output, keep);
+        sa_strbuf_puts(&b, CUT_MARK);
+        s = rubric_prompt_with(c, rec, sa_strbuf_cstr(&b), out, err);
+        sa_strbuf_free(&b);
+        if (!s && c->o.mode == SA_CURATE_LOGITS) s = append_ids(out, &c->score_prefix, err);
+    }
+    *n = (int32_t)out->n + extra;
+    return s;
+}
+
+/* Back k off to a UTF-8 boundary of s. */
+static size_t utf8_floor(const char *s, size_t k) {
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    return k;
+}
+
+/* The prompt the current mode sends for rec, in *out (emptied first), fitted
+ * to the engine's context: *kept = SIZE_MAX when the whole output fits, else
+ * the bytes of it the request keeps (pmi: the continuation to score). */
+static sa_status fitted_prompt(sa_curator *c, const sa_record *rec, sa_tokens *out, size_t *kept, sa_err *err) {
+    *kept = SIZE_MAX;
+    out->n = 0;
+    sa_status s = sa_curator_prompt(c, rec, out, err);
+    int32_t ctx = c->e ? sa_engine_max_context(c->e) : 0;
+    const char *o = rec->output ? rec->output : "";
+    size_t len = strlen(o);
+    if (s || ctx <= 0 || len == 0) return s;
+    int32_t extra = request_extra(c, ctx);
+    if (c->o.mode == SA_CURATE_PMI) extra = (int32_t)out->n; /* the conditional prompt */
+    /* pmi: no text takes more tokens than bytes, and a SentencePiece space one more */
+    if ((int64_t)out->n + (c->o.mode == SA_CURATE_PMI ? (int64_t)len + 1 : extra) <= ctx) return SA_OK;
+    sa_tokens tmp = {0};
+    int32_t n = 0;
+    if (c->o.mode == SA_CURATE_PMI) {
+        s = cut_size(c, rec, len, extra, &tmp, &n, err);
+        if (!s && n <= ctx) {
+            sa_tokens_free(&tmp);
+            return SA_OK;
+        }
+    }
+    /* the largest cut that fits (request sizes grow with the bytes kept) */
+    if (!s) s = cut_size(c, rec, 0, extra, &tmp, &n, err);
+    if (!s && n > ctx)
+        s = sa_err_set(err, SA_ERR_RANGE,
+                       "the pair does not fit the context of %d tokens even with an empty output (%d tokens: "
+                       "the instruction is too long)",
+                       ctx, n);
+    size_t lo = 0, hi = len; /* lo fits, hi does not */
+    while (!s && hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        s = cut_size(c, rec, utf8_floor(o, mid), extra, &tmp, &n, err);
+        if (!s && n <= ctx) lo = mid;
+        else if (!s) hi = mid;
+    }
+    size_t k = utf8_floor(o, lo), w = k;
+    if (o[k] != ' ' && o[k] != '\n') { /* not at a word end already: back to the last space, if near */
+        while (w > 0 && k - w < 48 && o[w - 1] != ' ' && o[w - 1] != '\n') w--;
+        if (w > 0 && k - w < 48) k = w - 1;
+    }
+    if (!s) s = cut_size(c, rec, k, extra, &tmp, &n, err);
+    if (!s && n > ctx) s = cut_size(c, rec, k = 0, extra, &tmp, &n, err); /* sizes that do not grow monotonically */
+    if (!s && c->o.mode != SA_CURATE_PMI) {
+        out->n = 0;
+        s = append_ids(out, &tmp, err);
+    }
+    sa_tokens_free(&tmp);
+    if (!s) *kept = k;
+    return s;
+}
+
+/* meta.curation.output_cut after scoring, when the rater saw only part of the output. */
+static void note_cut(sa_record *r, size_t kept) {
+    json_t *m = json_object_get(r->meta, "curation");
+    if (kept == SIZE_MAX || !m) return;
+    json_t *o = json_object();
+    json_object_set_new(o, "bytes", json_integer((json_int_t)strlen(r->output ? r->output : "")));
+    json_object_set_new(o, "kept_bytes", json_integer((json_int_t)kept));
+    json_object_set_new(m, "output_cut", o);
 }
 
 sa_status sa_curator_prompt(sa_curator *c, const sa_record *rec, sa_tokens *out, sa_err *err) {
@@ -235,12 +353,16 @@ static sa_status score_generated(sa_curator *c, sa_record *recs, size_t n, sa_er
     sa_gen_request *rq = sa_calloc(n, sizeof *rq);
     gen_out g = {sa_calloc(n, sizeof(char *)), sa_calloc(n, sizeof(sa_finish_reason))};
     bool *ok = sa_calloc(n, sizeof(bool));
+    size_t *kept = sa_calloc(n, sizeof(size_t));
     size_t nreq = 0;
-    sa_status s = (!toks || !rq || !g.text || !g.finish || !ok) ? sa_err_set(err, SA_ERR_NOMEM, "out of memory") : SA_OK;
+    sa_status s = (!toks || !rq || !g.text || !g.finish || !ok || !kept) ? sa_err_set(err, SA_ERR_NOMEM, "out of memory")
+                                                                         : SA_OK;
     const char *stop = "Score:";
     for (size_t i = 0; i < n && !s; i++) {
         sa_err e = {0};
-        if (rubric_prompt(c, &recs[i], &toks[i], &e)) {
+        sa_status es = fitted_prompt(c, &recs[i], &toks[i], &kept[i], &e);
+        if (es == SA_ERR_NOMEM) s = sa_err_set(err, es, "%s", e.msg);
+        if (es) {
             set_error(c, &recs[i], e.msg);
             continue;
         }
@@ -283,6 +405,7 @@ static sa_status score_generated(sa_curator *c, sa_record *recs, size_t n, sa_er
                     json_object_set_new(r->meta, "unparsable",
                                         json_string("no \"Score: N\" with N in 1..5 in the model's output"));
             }
+            note_cut(r, kept[i]);
             continue;
         }
         /* constrained: the reason, then "Score: " forced, then the best digit */
@@ -300,6 +423,7 @@ static sa_status score_generated(sa_curator *c, sa_record *recs, size_t n, sa_er
         if (es == SA_ERR_NOMEM) s = sa_err_set(err, es, "%s", e.msg);
         else if (es) set_error(c, r, e.msg);
         else set_digit_score(c, r, p, false);
+        note_cut(r, kept[i]);
     }
     sa_tokens_free(&ids);
     for (size_t i = 0; i < n; i++) {
@@ -311,6 +435,7 @@ static sa_status score_generated(sa_curator *c, sa_record *recs, size_t n, sa_er
     free(g.text);
     free(g.finish);
     free(ok);
+    free(kept);
     return s;
 }
 
@@ -319,9 +444,9 @@ static sa_status score_logits(sa_curator *c, sa_record *recs, size_t n, sa_err *
     sa_status s = SA_OK;
     for (size_t i = 0; i < n && !s; i++) {
         sa_err e = {0};
-        ids.n = 0;
         float p[5];
-        sa_status es = sa_curator_prompt(c, &recs[i], &ids, &e);
+        size_t kept;
+        sa_status es = fitted_prompt(c, &recs[i], &ids, &kept, &e);
         if (!es) es = sa_engine_next_token_probs_tokens(c->e, ids.ids, (int32_t)ids.n, c->digits, 5, p, &e);
         if (es == SA_ERR_NOMEM) s = sa_err_set(err, es, "%s", e.msg);
         else if (es) set_error(c, &recs[i], e.msg);
@@ -331,6 +456,7 @@ static sa_status score_logits(sa_curator *c, sa_record *recs, size_t n, sa_err *
             snprintf(why, sizeof why, "logits: expected rubric score %.4f from p(1..5) after \"" SCORE_PREFIX "\"",
                      recs[i].score);
             set_reason(&recs[i], why);
+            note_cut(&recs[i], kept);
         }
     }
     sa_tokens_free(&ids);
@@ -343,8 +469,10 @@ static sa_status score_pmi(sa_curator *c, sa_record *recs, size_t n, sa_err *err
     for (size_t i = 0; i < n && !s; i++) {
         sa_record *r = &recs[i];
         sa_err e = {0};
-        cond.n = 0;
-        sa_status es = sa_curator_prompt(c, r, &cond, &e);
+        size_t kept;
+        char *cut = NULL;
+        sa_status es = fitted_prompt(c, r, &cond, &kept, &e);
+        if (!es && kept != SIZE_MAX && !(cut = sa_strndup(r->output, kept))) es = sa_err_set(&e, SA_ERR_NOMEM, "out of memory");
         sa_score_result res[2];
         memset(res, 0, sizeof res);
         if (!es) {
@@ -353,7 +481,7 @@ static sa_status score_pmi(sa_curator *c, sa_record *recs, size_t n, sa_err *err
             sa_score_request rq[2] = {{0}, {0}};
             rq[0].prompt_tokens = uncond.ids;
             rq[0].n_prompt_tokens = (int32_t)uncond.n;
-            rq[0].continuation = r->output;
+            rq[0].continuation = cut ? cut : r->output;
             rq[1] = rq[0];
             rq[1].prompt_tokens = cond.ids;
             rq[1].n_prompt_tokens = (int32_t)cond.n;
@@ -381,7 +509,9 @@ static sa_status score_pmi(sa_curator *c, sa_record *recs, size_t n, sa_err *err
             char why[200];
             snprintf(why, sizeof why, "pmi: (log p(output|instruction) - log p(output)) / %d tokens = %.4f", nt, r->score);
             set_reason(r, why);
+            note_cut(r, kept);
         }
+        free(cut);
         sa_score_result_free(&res[0]);
         sa_score_result_free(&res[1]);
     }
@@ -438,6 +568,7 @@ static sa_status summarize(sa_curator *c, const char *out_path, const char *sele
     sa_strbuf line = {0};
     while ((s = sa_record_reader_next(&rd, &rec, err)) == SA_OK) {
         st->records++;
+        if (json_object_get(json_object_get(rec.meta, "curation"), "output_cut")) st->cut++;
         if (!rec.has_score) {
             json_t *m = rec.meta;
             if (json_object_get(m, "unparsable")) st->unparsable++;
@@ -479,6 +610,7 @@ static sa_status write_stats(sa_curator *c, const char *out_path, const sa_curat
     json_object_set_new(o, "scored", json_integer((json_int_t)st->scored));
     json_object_set_new(o, "unparsable", json_integer((json_int_t)st->unparsable));
     json_object_set_new(o, "errors", json_integer((json_int_t)st->errors));
+    json_object_set_new(o, "output_cut", json_integer((json_int_t)st->cut));
     json_object_set_new(o, "selected", json_integer((json_int_t)st->selected));
     if (c->o.mode != SA_CURATE_PMI) {
         json_t *h = json_object();

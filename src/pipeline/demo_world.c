@@ -442,7 +442,7 @@ static sa_status write_eval(dw *w, const char *dir, const evalset *ev, const sa_
         sa_strbuf_reset(&ans);
         s = sa_demo_instruction(t, ev->tmpl[i], &in);
         if (!s) s = sa_demo_render(t, &ans);
-        char id[32];
+        char id[48];
         snprintf(id, sizeof id, "eval-%s-%03zu", held ? "heldout" : "seen", held ? i + 1 : i - ev->n_heldout + 1);
         json_t *items = json_array();
         for (int k = 0; k < SA_DEMO_ITEMS; k++) json_array_append_new(items, json_string(t->items[k]));

@@ -328,16 +328,17 @@ static sa_status do_curate(sa_loop *l, void *ctx, const char *dir, json_t **summ
         uint64_t below = st.scored >= st.selected ? st.scored - st.selected : 0;
         json_t *hist = json_array();
         for (int i = 0; i < 5; i++) json_array_append_new(hist, json_integer((json_int_t)st.hist[i]));
-        *summary = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:f, s:o, s:I}", "candidates",
+        *summary = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:f, s:o, s:I}", "candidates",
                              (json_int_t)st.records, "scored", (json_int_t)st.scored, "selected",
                              (json_int_t)st.selected, "below_threshold", (json_int_t)below, "unparsable",
-                             (json_int_t)st.unparsable, "errors", (json_int_t)st.errors, "mode",
-                             sa_curate_mode_name(h->o->mode), "rater", model_name, "min_score", h->min_score, "hist",
-                             hist, "bad_input", (json_int_t)st.bad_input);
+                             (json_int_t)st.unparsable, "errors", (json_int_t)st.errors, "output_cut",
+                             (json_int_t)st.cut, "mode", sa_curate_mode_name(h->o->mode), "rater", model_name,
+                             "min_score", h->min_score, "hist", hist, "bad_input", (json_int_t)st.bad_input);
         SA_LOG_INFO(&l->log, "%s: %llu candidates rated by %s: %llu selected (score >= %g), %llu below, %llu unparsable, "
-                             "%llu errors",
+                             "%llu errors; %llu rated on an output cut to fit the context",
                     dir, (unsigned long long)st.records, model_name, (unsigned long long)st.selected, h->min_score,
-                    (unsigned long long)below, (unsigned long long)st.unparsable, (unsigned long long)st.errors);
+                    (unsigned long long)below, (unsigned long long)st.unparsable, (unsigned long long)st.errors,
+                    (unsigned long long)st.cut);
     }
     sa_curator_free(c);
     sa_engine_free(e);
