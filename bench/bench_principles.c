@@ -56,8 +56,8 @@ int main(int argc, char **argv) {
     sa_chat_template_resolve(tok, NULL, &tm, NULL, NULL);
     size_t prefix = 0, sample = 0;
     sa_tokens ids = {0};
-    if (sa_principles_shared_prefix(tok, &tm, NULL, SA_PRINCIPLES_ANSWER, &prefix, &err) ||
-        sa_principles_prompt_ids(tok, &tm, NULL, SA_PRINCIPLES_ANSWER, "Why does the river freeze in winter?", &ids,
+    if (sa_principles_shared_prefix(tok, &tm, NULL, SA_PRINCIPLES_ANSWER, 0, &prefix, &err) ||
+        sa_principles_prompt_ids(tok, &tm, NULL, SA_PRINCIPLES_ANSWER, 0, "Why does the river freeze in winter?", &ids,
                                  &err)) {
         fprintf(stderr, "bench_principles: %s\n", err.msg);
         return 1;

@@ -45,6 +45,8 @@ static const cli_opt k_opts[] = {
      .help = "self-instruct: new tokens at most per request"},
     {.name = "answer-tokens", .type = CLI_OPT_INT, .metavar = "N", .def = "512", .min = 1, .max = 1 << 20,
      .help = "principle and verbose answers: new tokens at most (thoughts + answer)"},
+    {.name = "exemplars", .type = CLI_OPT_INT, .metavar = "N", .def = "0", .min = 0, .max = 1 << 20,
+     .help = "principle answers: only the first N worked exemplars in the prompt, for a small context (0 = all)"},
     {.name = "temperature", .type = CLI_OPT_FLOAT, .metavar = "T", .def = "0.7", .min = 0, .max = 100,
      .help = "sampling temperature of every generation"},
     {.name = "top-p", .type = CLI_OPT_FLOAT, .metavar = "P", .def = "0.9", .min = 1e-6, .max = 1,
@@ -135,6 +137,7 @@ int cmd_dromedary(int argc, char **argv) {
     o.questions_per_topic = (uint32_t)cli_int(&a, "questions-per-topic");
     o.si_max_tokens = (int32_t)cli_int(&a, "prompt-tokens");
     o.answer_max_tokens = (int32_t)cli_int(&a, "answer-tokens");
+    o.n_exemplars = (int32_t)cli_int(&a, "exemplars");
     o.temperature = (float)cli_float(&a, "temperature");
     o.top_p = (float)cli_float(&a, "top-p");
     o.min_words = (uint32_t)cli_int(&a, "min-words");

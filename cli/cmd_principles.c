@@ -42,6 +42,8 @@ static const cli_opt k_opts[] = {
      .help = "reject answers with fewer words (after cutting a repeated tail)"},
     {.name = "max-tokens", .type = CLI_OPT_INT, .metavar = "N", .def = "512", .min = 1, .max = 1 << 20,
      .help = "new tokens at most (thoughts + answer; a cut-off reply is rejected as truncated)"},
+    {.name = "exemplars", .type = CLI_OPT_INT, .metavar = "N", .def = "0", .min = 0, .max = 1 << 20,
+     .help = "answer mode: only the first N worked exemplars in the prompt, for a small context (0 = all)"},
     {.name = "temperature", .type = CLI_OPT_FLOAT, .metavar = "T", .def = "0.7", .min = 0, .max = 100,
      .help = "sampling temperature (0 = greedy)"},
     {.name = "top-p", .type = CLI_OPT_FLOAT, .metavar = "P", .def = "0.9", .min = 1e-6, .max = 1,
@@ -169,6 +171,7 @@ int cmd_principles(int argc, char **argv) {
         }
         o.min_words = (uint32_t)cli_int(&a, "min-words");
         o.max_tokens = (int32_t)cli_int(&a, "max-tokens");
+        o.n_exemplars = (int32_t)cli_int(&a, "exemplars");
         o.temperature = (float)cli_float(&a, "temperature");
         o.top_p = (float)cli_float(&a, "top-p");
         o.seed = (uint64_t)cli_int(&a, "seed");

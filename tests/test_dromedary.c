@@ -379,7 +379,16 @@ static void test_bad_options(sa_test *t) {
     SA_CHECK(t, sa_dromedary_run(&o, &err) == SA_ERR_NOT_FOUND);
     CHECK_HAS(t, err.msg, "tasks.jsonl");
     SA_CHECK(t, access(dir, F_OK) != 0);
+    o.n_exemplars = -1;
+    SA_CHECK(t, sa_dromedary_run(&o, &err) == SA_ERR_INVALID_ARG);
+    CHECK_HAS(t, err.msg, "exemplars");
+    SA_CHECK(t, access(dir, F_OK) != 0);
     run_result r;
+    if (run(t, &r, NULL, "dromedary", "--run", dir, "--base", "m", "--seed", "s", "--exemplars", "-1", NULL)) {
+        SA_CHECK_EQ_INT(t, r.rc, 2);
+        CHECK_HAS(t, ERR(r), "--exemplars");
+        result_free(&r);
+    }
     if (run(t, &r, NULL, "dromedary", "--run", dir, "--base", "m", "--seed", "s", "--truncate", "middle", NULL)) {
         SA_CHECK_EQ_INT(t, r.rc, 2);
         CHECK_HAS(t, ERR(r), "--truncate");

@@ -74,6 +74,7 @@ typedef struct sa_dromedary_opts {
     int32_t si_max_tokens;      /* default 256 */
     /* stages 2 and 4 */
     int32_t answer_max_tokens;  /* default 512 */
+    int32_t n_exemplars;        /* principle answers: the first N exemplars in the prompt (0 = all; principles.h) */
     float temperature, top_p;   /* sampling for every generation (0.7, 0.9) */
     uint32_t min_words;         /* shortest accepted answer (default 8) */
     const char *const *leak_words; /* extra leakage phrases */

@@ -15,7 +15,10 @@
  *
  * Prompt (prompts.h names; override with --prompts DIR):
  *   answer   system message = "principles" + blank line + "principle_exemplars"
- *            (exactly as in the files, trimmed); user message =
+ *            (exactly as in the files, trimmed; with n_exemplars > 0 only
+ *            the text before the (n+1)-th exemplar's "### User:", for a
+ *            model whose context, or trained length, the whole set
+ *            overruns); user message =
  *            "principle_query" with {{query}}; the chat template's generation
  *            prompt; then the plain-text tokens of SA_MARK_THOUGHTS + "\n"
  *            (the assistant turn starts in its thoughts).
@@ -117,6 +120,8 @@ typedef struct sa_principles_opts {
     uint32_t min_words;             /* default 8 */
     uint32_t leak_min_entities;     /* default 2 */
     int32_t max_tokens;        /* default 512 (thoughts + answer) */
+    int32_t n_exemplars;       /* answer mode: the first N exemplars in the prompt (0 = all; the
+                                  leakage filter knows them all either way) */
     float temperature, top_p;  /* default 0.7, 0.9 */
     uint64_t seed;             /* default 0 */
     uint32_t chunk;            /* requests per engine call; default 64 */
@@ -142,13 +147,14 @@ typedef struct sa_principles_stats {
 } sa_principles_stats;
 
 /* Append the prompt ids for one query to ids (see above). prompts NULL =
- * the built-ins. */
+ * the built-ins; n_exemplars as in the options (0 = all). */
 sa_status sa_principles_prompt_ids(const sa_tokenizer *tok, const sa_chat_template *t, const sa_prompts *prompts,
-                                   sa_principles_mode mode, const char *query, sa_tokens *ids, sa_err *err);
+                                   sa_principles_mode mode, int32_t n_exemplars, const char *query, sa_tokens *ids,
+                                   sa_err *err);
 /* Tokens that the prompts of any two queries share at their start (the
  * fixed part, as the prefix cache sees it). */
 sa_status sa_principles_shared_prefix(const sa_tokenizer *tok, const sa_chat_template *t, const sa_prompts *prompts,
-                                      sa_principles_mode mode, size_t *n, sa_err *err);
+                                      sa_principles_mode mode, int32_t n_exemplars, size_t *n, sa_err *err);
 /* Stable request id (engine RNG stream) for a prompt id. */
 uint64_t sa_principles_request_id(const char *prompt_id);
 /* The parsed built-in or overriding exemplars (answer mode); errors name

@@ -77,6 +77,8 @@ static json_t *build_config(const sa_dromedary_opts *o) {
                         json_pack("{s:i, s:f, s:f, s:i, s:o}", "max_tokens", o->answer_max_tokens, "temperature",
                                   (double)o->temperature, "top_p", (double)o->top_p, "min_words", (int)o->min_words,
                                   "leak_words", leak));
+    /* only when set, so that runs begun before the option still resume */
+    if (o->n_exemplars > 0) json_object_set_new(json_object_get(c, "answers"), "exemplars", json_integer(o->n_exemplars));
     json_object_set_new(c, "engrave", train_json(&o->engrave));
     json_object_set_new(c, "clone", train_json(&o->clone));
     return c;
@@ -205,6 +207,7 @@ static sa_status answers(dr *d, const char *dir, const char *model_dir, sa_princ
     po.n_leak_words = d->o->n_leak_words;
     po.min_words = d->o->min_words;
     po.max_tokens = d->o->answer_max_tokens;
+    po.n_exemplars = d->o->n_exemplars;
     po.temperature = d->o->temperature;
     po.top_p = d->o->top_p;
     po.seed = d->o->seed;
@@ -274,10 +277,12 @@ static sa_status do_clone(sa_loop *l, void *ctx, const char *name, json_t **summ
 sa_status sa_dromedary_run(const sa_dromedary_opts *o, sa_err *err) {
     if (!o->run_dir || !o->base || !o->seed_path)
         return sa_err_set(err, SA_ERR_INVALID_ARG, "dromedary: a run directory, a base model and seed tasks are required");
+    if (o->target < 1) return sa_err_set(err, SA_ERR_INVALID_ARG, "dromedary: the prompt target must be at least 1");
+    if (o->n_exemplars < 0)
+        return sa_err_set(err, SA_ERR_INVALID_ARG, "dromedary: exemplars must be >= 0 (0 = all), not %d", o->n_exemplars);
     if (!sa_path_exists(o->seed_path)) return sa_err_set(err, SA_ERR_NOT_FOUND, "%s: seed tasks not found", o->seed_path);
     if (o->redteam_path && !sa_path_exists(o->redteam_path))
         return sa_err_set(err, SA_ERR_NOT_FOUND, "%s: red-team types not found", o->redteam_path);
-    if (o->target < 1) return sa_err_set(err, SA_ERR_INVALID_ARG, "dromedary: the prompt target must be at least 1");
     dr d;
     memset(&d, 0, sizeof d);
     d.o = o;

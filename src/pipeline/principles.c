@@ -84,8 +84,28 @@ sa_status sa_principles_exemplars(const sa_prompts *prompts, sa_exemplars *out, 
     return sa_exemplars_parse(text, name, out, err);
 }
 
+/* The exemplars text up to the (n+1)-th exemplar (all of it when n <= 0 or
+ * there are no more), appended to b trimmed. */
+static sa_status append_exemplars(sa_strbuf *b, const char *ex, int32_t n, sa_err *err) {
+    if (n <= 0) return append_trimmed(b, ex) ? sa_err_set(err, SA_ERR_NOMEM, "out of memory") : SA_OK;
+    sa_exemplars x = {0};
+    sa_status s = sa_exemplars_parse(ex, "principle_exemplars", &x, err);
+    size_t cut = strlen(ex);
+    if (!s && (size_t)n < x.n) { /* the start of line x.v[n].line */
+        const char *p = ex;
+        for (uint32_t line = 1; line < x.v[n].line && p; line++) p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL;
+        if (p) cut = (size_t)(p - ex);
+    }
+    sa_exemplars_free(&x);
+    char *part = s ? NULL : sa_strndup(ex, cut);
+    if (!s && (!part || append_trimmed(b, part))) s = sa_err_set(err, SA_ERR_NOMEM, "out of memory");
+    free(part);
+    return s;
+}
+
 sa_status sa_principles_prompt_ids(const sa_tokenizer *tok, const sa_chat_template *t, const sa_prompts *prompts,
-                                   sa_principles_mode mode, const char *query, sa_tokens *ids, sa_err *err) {
+                                   sa_principles_mode mode, int32_t n_exemplars, const char *query, sa_tokens *ids,
+                                   sa_err *err) {
     SA_ASSERT(tok && t && query && ids);
     if ((unsigned)mode >= SA_PRINCIPLES_MODE_COUNT)
         return sa_err_set(err, SA_ERR_INVALID_ARG, "principles: invalid mode %d", (int)mode);
@@ -98,10 +118,11 @@ sa_status sa_principles_prompt_ids(const sa_tokenizer *tok, const sa_chat_templa
         if ((s = get_prompt(prompts, "principles", &pr, err)) || (s = get_prompt(prompts, "principle_exemplars", &ex, err)) ||
             (s = get_prompt(prompts, "principle_query", &q, err)))
             goto done;
-        if (append_trimmed(&sys, pr) || sa_strbuf_puts(&sys, "\n\n") || append_trimmed(&sys, ex)) {
+        if (append_trimmed(&sys, pr) || sa_strbuf_puts(&sys, "\n\n")) {
             s = sa_err_set(err, SA_ERR_NOMEM, "out of memory");
             goto done;
         }
+        if ((s = append_exemplars(&sys, ex, n_exemplars, err))) goto done;
         if ((s = sa_prompt_render(q, keys, vals, 1, &user, err))) goto done;
         sa_chat_msg m[2] = {{SA_CHAT_ROLE_SYSTEM, sa_strbuf_cstr(&sys)}, {SA_CHAT_ROLE_USER, sa_strbuf_cstr(&user)}};
         if ((s = sa_chat_encode(tok, t, m, 2, true, ids, NULL, err))) goto done;
@@ -127,11 +148,11 @@ done:
 }
 
 sa_status sa_principles_shared_prefix(const sa_tokenizer *tok, const sa_chat_template *t, const sa_prompts *prompts,
-                                      sa_principles_mode mode, size_t *n, sa_err *err) {
+                                      sa_principles_mode mode, int32_t n_exemplars, size_t *n, sa_err *err) {
     sa_tokens a = {0}, b = {0};
     /* two probes with nothing in common, not even their first byte */
-    sa_status s = sa_principles_prompt_ids(tok, t, prompts, mode, "Zebra?", &a, err);
-    if (!s) s = sa_principles_prompt_ids(tok, t, prompts, mode, "1 + 1", &b, err);
+    sa_status s = sa_principles_prompt_ids(tok, t, prompts, mode, n_exemplars, "Zebra?", &a, err);
+    if (!s) s = sa_principles_prompt_ids(tok, t, prompts, mode, n_exemplars, "1 + 1", &b, err);
     size_t k = 0;
     while (!s && k < a.n && k < b.n && a.ids[k] == b.ids[k]) k++;
     *n = k;
@@ -368,7 +389,7 @@ static sa_status generate_all(sa_engine *e, const sa_tokenizer *tok, const sa_ch
             if (sa_journal_has(&r->j, p.id)) continue;
             sa_err pe = {0};
             toks[n].n = 0;
-            if (sa_principles_prompt_ids(tok, t, o->prompts, o->mode, p.query, &toks[n], &pe)) {
+            if (sa_principles_prompt_ids(tok, t, o->prompts, o->mode, o->n_exemplars, p.query, &toks[n], &pe)) {
                 /* a prompt that cannot be built is this record's outcome, not the run's */
                 s = journal_result(r, p.id, "", 0, SA_FINISH_ERROR, pe.msg, 0);
                 if (s) *err = r->err;
@@ -601,6 +622,9 @@ static sa_status check_settings(const char *jpath, const sa_chat_template *t, co
                           o->model_name ? o->model_name : "", "template", sa_chat_format_name(t->format), "temperature",
                           (double)o->temperature, "top_p", (double)o->top_p, "seed", (json_int_t)o->seed, "max_tokens",
                           (int)o->max_tokens, "prompts", ph);
+    /* only when set, so that journals written before the option still resume */
+    if (j && o->n_exemplars > 0 && o->mode == SA_PRINCIPLES_ANSWER)
+        json_object_set_new(j, "exemplars", json_integer(o->n_exemplars));
     char *now = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
     char *spath = sa_stage_path_suffix(jpath, ".settings");
@@ -629,6 +653,8 @@ sa_status sa_principles_run(sa_engine *e, const sa_tokenizer *tok, const sa_chat
     if (!o->in_path || !o->out_path)
         return sa_err_set(err, SA_ERR_INVALID_ARG, "principles: input and output paths are required");
     if (o->max_tokens < 1) return sa_err_set(err, SA_ERR_INVALID_ARG, "principles: max_tokens must be >= 1");
+    if (o->n_exemplars < 0)
+        return sa_err_set(err, SA_ERR_INVALID_ARG, "principles: exemplars must be >= 0 (0 = all), not %d", o->n_exemplars);
     if ((unsigned)o->mode >= SA_PRINCIPLES_MODE_COUNT)
         return sa_err_set(err, SA_ERR_INVALID_ARG, "principles: invalid mode %d", (int)o->mode);
     sa_principles_stats st_local, *st = stats ? stats : &st_local;
@@ -643,7 +669,7 @@ sa_status sa_principles_run(sa_engine *e, const sa_tokenizer *tok, const sa_chat
         sa_leak_list_set_min_entities(leaks, o->leak_min_entities);
         st->leak_entries = sa_leak_list_count(leaks);
         size_t pre = 0;
-        s = sa_principles_shared_prefix(tok, t, o->prompts, o->mode, &pre, err);
+        s = sa_principles_shared_prefix(tok, t, o->prompts, o->mode, o->n_exemplars, &pre, err);
         st->prefix_tokens = (uint32_t)pre;
     }
     sa_answer_filter f = sa_answer_filter_default();
