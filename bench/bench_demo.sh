@@ -24,7 +24,8 @@
 #   M0 0.000, M1 0.583 +- 0.212, M2 0.703 +- 0.321,
 #   uncurated control 0.323 +- 0.192, Dromedary 0.000
 # (per seed M2 / control: 0.95 / 0.29, 0.82 / 0.15, 0.34 / 0.53; seed 1's
-# Dromedary stage failed: no principle answer passed the filters; the 0.3
+# Dromedary stage failed: no principle answer passed the filters (its base
+# writes the thoughts but never "### Answer:"); the 0.3
 # runs reran Humpback and the evaluation on the bases of the 0.2 runs,
 # whose M2 was 0.96, 0.95, 0.34 and control the same).
 # M2 - M0 = 0.703 > two sd 0.643; M2 beats the control in 2 of 3 seeds
@@ -46,6 +47,13 @@
 # the pmi threshold went from 0.2 to 0.3 (at 0.2 round 2 kept up to 43%
 # of the decoys in some runs; 0.3 keeps at most 7%, and 94-100% of the
 # correctly labelled clean pages).
+# Dromedary's prompt carries one worked exemplar (--exemplars 1) since
+# 35bec07: with both, the query sat past the 128 tokens the base was
+# pretrained on. Rerunning Dromedary and the evaluation on the same three
+# runs (Humpback unchanged, its figures identical): principle answers kept
+# 0 / 70 / 101 -> 0 / 236 / 94, seen-genre form - / 0 / 0 -> - / 0.60 / 0;
+# the default command (seed 1, 2 threads): 54 -> 274 kept, seen form
+# 0.17 -> 0.60. Its held-out pass stays 0: Dromedary never sees the pages.
 # OpenMP threads wait passively unless OMP_WAIT_POLICY says otherwise:
 # spinning waiters halve throughput on a shared 2-core machine.
 set -eu
