@@ -21,6 +21,7 @@
 #include "sa/shard.h"
 #include "sa/json.h"
 #include "sa/signal.h"
+#include "sa/utf8.h"
 
 #define SCORE_PREFIX "Score: "
 
@@ -202,12 +203,6 @@ static sa_status cut_size(sa_curator *c, const sa_record *rec, size_t keep, int3
     return s;
 }
 
-/* Back k off to a UTF-8 boundary of s. */
-static size_t utf8_floor(const char *s, size_t k) {
-    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
-    return k;
-}
-
 /* The prompt the current mode sends for rec, in *out (emptied first), fitted
  * to the engine's context: *kept = SIZE_MAX when the whole output fits, else
  * the bytes of it the request keeps (pmi: the continuation to score). */
@@ -242,11 +237,11 @@ static sa_status fitted_prompt(sa_curator *c, const sa_record *rec, sa_tokens *o
     size_t lo = 0, hi = len; /* lo fits, hi does not */
     while (!s && hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        s = cut_size(c, rec, utf8_floor(o, mid), extra, &tmp, &n, err);
+        s = cut_size(c, rec, sa_utf8_complete_prefix(o, mid), extra, &tmp, &n, err);
         if (!s && n <= ctx) lo = mid;
         else if (!s) hi = mid;
     }
-    size_t k = utf8_floor(o, lo), w = k;
+    size_t k = sa_utf8_complete_prefix(o, lo), w = k;
     if (o[k] != ' ' && o[k] != '\n') { /* not at a word end already: back to the last space, if near */
         while (w > 0 && k - w < 48 && o[w - 1] != ' ' && o[w - 1] != '\n') w--;
         if (w > 0 && k - w < 48) k = w - 1;
