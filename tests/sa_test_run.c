@@ -37,6 +37,19 @@ void slurp(const char *path, sa_strbuf *sb) {
     fclose(f);
 }
 
+bool same_bytes(const char *a, const char *b, bool empty_ok, size_t *na, size_t *nb) {
+    sa_strbuf x = {0}, y = {0};
+    bool there = access(a, F_OK) == 0 && access(b, F_OK) == 0;
+    slurp(a, &x);
+    slurp(b, &y);
+    if (na) *na = x.len;
+    if (nb) *nb = y.len;
+    bool same = there && (x.len > 0 || empty_ok) && x.len == y.len && (!x.len || memcmp(x.buf, y.buf, x.len) == 0);
+    sa_strbuf_free(&x);
+    sa_strbuf_free(&y);
+    return same;
+}
+
 /* Run $SA_BIN with the NULL-terminated arguments, stdin from `input` (NULL:
  * empty). Returns false (test skipped) when there is no binary. */
 bool run(sa_test *t, run_result *r, const char *input, ...) {

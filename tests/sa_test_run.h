@@ -26,6 +26,9 @@ void result_free(run_result *r);
 const char *bin_path(sa_test *t);
 /* Append a whole file to sb (nothing if it cannot be read). */
 void slurp(const char *path, sa_strbuf *sb);
+/* Whether files a and b both exist and hold the same bytes, at least one
+ * unless empty_ok; their sizes in *na and *nb when not NULL (for messages). */
+bool same_bytes(const char *a, const char *b, bool empty_ok, size_t *na, size_t *nb);
 bool run(sa_test *t, run_result *r, const char *input, ...);
 /* The same with a NULL-terminated array of at most RUN_MAX_ARGS arguments. */
 #define RUN_MAX_ARGS 96

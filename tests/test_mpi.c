@@ -140,21 +140,6 @@ static const char *path_in(sa_test *t, const char *d, const char *name) {
     return sa_test_tmpfile(t, rel);
 }
 
-/* Both files hold the same bytes (both may be empty, but must exist). */
-static bool same_bytes(sa_test *t, const char *a, const char *b) {
-    if (access(a, R_OK) || access(b, R_OK)) {
-        sa_test_fail(t, __FILE__, __LINE__, "missing %s or %s", a, b);
-        return false;
-    }
-    sa_strbuf x = {0}, y = {0};
-    slurp(a, &x);
-    slurp(b, &y);
-    bool same = x.len == y.len && (x.len == 0 || memcmp(x.buf, y.buf, x.len) == 0);
-    sa_strbuf_free(&x);
-    sa_strbuf_free(&y);
-    return same;
-}
-
 static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* The lines of a file, sorted, joined by '\n' (for files in completion order). */
@@ -279,8 +264,9 @@ static void test_backtranslate_same_bytes(sa_test *t) {
         "--max-tokens", "32", "--threads", "1", "--batch", "4", "--seed", "3", NULL
     const char *a1[] = {BT_ARGS(o1)}, *a2[] = {BT_ARGS(o2)};
     if (!run_ok(t, &e, 0, "bt1.log", a1) || !run_ok(t, &e, 2, "bt2.log", a2)) return;
-    SA_CHECK(t, same_bytes(t, o1, o2));
-    SA_CHECK(t, same_bytes(t, path_in(t, d1, "cands.jsonl.rejected.jsonl"), path_in(t, d2, "cands.jsonl.rejected.jsonl")));
+    SA_CHECK(t, same_bytes(o1, o2, true, NULL, NULL));
+    SA_CHECK(t, same_bytes(path_in(t, d1, "cands.jsonl.rejected.jsonl"), path_in(t, d2, "cands.jsonl.rejected.jsonl"),
+                           true, NULL, NULL));
     uint64_t total = file_lines(o2) + file_lines(path_in(t, d2, "cands.jsonl.rejected.jsonl"));
     SA_CHECK_EQ_INT(t, (long long)total, 40); /* every segment in exactly one file */
     SA_CHECK_EQ_INT(t, (long long)file_lines(path_in(t, d2, "cands.jsonl.journal")), 40);
@@ -305,8 +291,8 @@ static void test_curate_same_bytes(sa_test *t) {
         const char *s1 = path_in(t, d1, "sel.jsonl"), *s2 = path_in(t, d2, "sel.jsonl");
         const char *a1[] = {CUR_ARGS(in, o1, s1, rub, modes[m])}, *a2[] = {CUR_ARGS(in, o2, s2, rub, modes[m])};
         if (!run_ok(t, &e, 0, "cur1.log", a1) || !run_ok(t, &e, 2, "cur2.log", a2)) return;
-        SA_CHECKF(t, same_bytes(t, o1, o2), "%s: out.jsonl differs", modes[m]);
-        SA_CHECKF(t, same_bytes(t, s1, s2), "%s: selected differs", modes[m]);
+        SA_CHECKF(t, same_bytes(o1, o2, true, NULL, NULL), "%s: out.jsonl differs", modes[m]);
+        SA_CHECKF(t, same_bytes(s1, s2, true, NULL, NULL), "%s: selected differs", modes[m]);
         SA_CHECK_EQ_INT(t, (long long)file_lines(o2), 60);
         SA_CHECK(t, !any_shard_left(d2));
         /* the summary counts are combined over ranks */
@@ -381,8 +367,8 @@ static void test_curate_rank_killed_resumes(sa_test *t) {
     SA_CHECK(t, any_shard_left(d2)); /* the shards wait for the rerun */
     /* rerun with the same rank count: resumes (skips what any rank journaled) and matches */
     if (!run_ok(t, &e, 2, "kill2b.log", a2)) return;
-    SA_CHECK(t, same_bytes(t, o1, o2));
-    SA_CHECK(t, same_bytes(t, s1, s2));
+    SA_CHECK(t, same_bytes(o1, o2, true, NULL, NULL));
+    SA_CHECK(t, same_bytes(s1, s2, true, NULL, NULL));
     SA_CHECK(t, !any_shard_left(d2));
     json_error_t je;
     json_t *st = json_load_file(path_in(t, d2, "stats.json"), 0, &je);
@@ -416,7 +402,7 @@ static void test_train_deterministic_bitwise(sa_test *t) {
     if (!run_ok(t, &e, 0, "det1.log", a1) || !run_ok(t, &e, 2, "det2.log", a2)) return;
     char m1[1100], m2[1100], m3[1100];
     SA_REQUIRE(t, model_path(m1, sizeof m1, r1) && model_path(m2, sizeof m2, r2));
-    SA_CHECKF(t, same_bytes(t, m1, m2), "deterministic np 2 weights differ from np 1");
+    SA_CHECKF(t, same_bytes(m1, m2, true, NULL, NULL), "deterministic np 2 weights differ from np 1");
     sa_strbuf log = {0};
     slurp(sa_test_tmpfile(t, "det2.log"), &log);
     CHECK_HAS(t, sa_strbuf_cstr(&log), "weights identical on all 2 ranks");
@@ -433,7 +419,7 @@ static void test_train_deterministic_bitwise(sa_test *t) {
     const char *a4[] = {TRAIN_ARGS(r3, data), "--dropout", "0.1", "--deterministic", "--save-every", "1", "--resume", NULL};
     if (!run_ok(t, &e, 2, "det4.log", a4)) return;
     SA_REQUIRE(t, model_path(m3, sizeof m3, r3));
-    SA_CHECKF(t, same_bytes(t, m1, m3), "stopped-and-resumed np 2 weights differ from np 1");
+    SA_CHECKF(t, same_bytes(m1, m3, true, NULL, NULL), "stopped-and-resumed np 2 weights differ from np 1");
     slurp(sa_test_tmpfile(t, "det4.log"), &log);
     CHECK_HAS(t, sa_strbuf_cstr(&log), "resuming at step 5");
     sa_strbuf_free(&log);
@@ -565,7 +551,9 @@ static void test_humpback_same_bytes(sa_test *t) {
         snprintf(a, sizeof a, "%s/%s", r1, k_files[i]);
         snprintf(b, sizeof b, "%s/%s", r2, k_files[i]);
         if (strcmp(k_files[i], "report.html") == 0) SA_CHECKF(t, access(b, F_OK) == 0, "no report under mpirun");
-        else SA_CHECKF(t, file_lines(a) > 0 && same_bytes(t, a, b), "%s differs between np 2 and one process", k_files[i]);
+        else
+            SA_CHECKF(t, file_lines(a) > 0 && same_bytes(a, b, true, NULL, NULL), "%s differs between np 2 and one process",
+                      k_files[i]);
     }
     SA_CHECK(t, !any_shard_left(path_in(t, r2, "augment")) && !any_shard_left(path_in(t, r2, "curate-1")));
     run_result r;
