@@ -488,14 +488,15 @@ static void test_long_pairs(sa_test *t) {
                 x.output = (char *)sa_strbuf_cstr(&more);
                 sa_tokens ids = {0};
                 SA_CHECK_OK(t, sa_curator_prompt(c, &x, &ids, &err), &err);
-                SA_CHECKF(t, ids.n > 320, "%zu tokens with 40 more bytes", ids.n);
+                /* the prompt and the one token logits asks for */
+                SA_CHECKF(t, ids.n + 1 > 320, "%zu tokens with 40 more bytes", ids.n);
                 sa_strbuf_reset(&more);
                 sa_strbuf_append(&more, pairs[1][1], (size_t)kept);
                 sa_strbuf_puts(&more, " [...]");
                 x.output = (char *)sa_strbuf_cstr(&more);
                 ids.n = 0;
                 SA_CHECK_OK(t, sa_curator_prompt(c, &x, &ids, &err), &err);
-                SA_CHECKF(t, ids.n <= 320, "%zu tokens as cut", ids.n);
+                SA_CHECKF(t, ids.n + 1 <= 320, "%zu tokens as cut", ids.n);
                 sa_tokens_free(&ids);
                 sa_strbuf_free(&more);
                 sa_curator_free(c);
@@ -520,6 +521,36 @@ static void test_long_pairs(sa_test *t) {
     SA_CHECK_OK(t, run_mode(&f, SA_CURATE_LOGITS, true, out, &st, NULL, &err), &err);
     SA_CHECKF(t, st.scored == 3 && st.cut == 1, "%llu scored, %llu cut", (unsigned long long)st.scored,
               (unsigned long long)st.cut);
+    /* a logits prompt that fills the context exactly leaves no room for the
+     * token it asks for (a server refuses it): it is cut; one more fits whole */
+    sa_curate_opts o = sa_curate_default_opts();
+    o.prompts = f.pr;
+    o.tok = f.tok;
+    sa_curator *c = NULL;
+    SA_REQUIRE_OK(t, sa_curator_new(&c, NULL, &o, &err), &err);
+    sa_record x;
+    sa_record_init(&x);
+    x.instruction = (char *)k_pairs[0][0];
+    x.output = (char *)k_pairs[0][1];
+    sa_tokens ids = {0};
+    SA_CHECK_OK(t, sa_curator_prompt(c, &x, &ids, &err), &err);
+    sa_curator_free(c);
+    sa_strbuf one = {0};
+    append_pairs(&one, k_pairs, 1);
+    snprintf(f.in, sizeof f.in, "%s", sa_test_tmpfile(t, "cands_exact.jsonl"));
+    sa_test_write_file(t, f.in, sa_strbuf_cstr(&one), one.len);
+    sa_strbuf_free(&one);
+    for (int extra = 0; extra < 2; extra++) {
+        f.max_ctx = (int32_t)ids.n + extra;
+        char name[64];
+        snprintf(name, sizeof name, "ctx/exact%d/scored.jsonl", extra);
+        snprintf(out, sizeof out, "%s", sa_test_tmpfile(t, name));
+        SA_CHECK_OK(t, run_mode(&f, SA_CURATE_LOGITS, true, out, &st, NULL, &err), &err);
+        SA_CHECKF(t, st.scored == 1 && st.errors == 0 && st.cut == (extra ? 0u : 1u),
+                  "context %d for a %zu-token prompt: %llu scored, %llu errors, %llu cut", (int)f.max_ctx, ids.n,
+                  (unsigned long long)st.scored, (unsigned long long)st.errors, (unsigned long long)st.cut);
+    }
+    sa_tokens_free(&ids);
     sa_strbuf_free(&lo);
     sa_strbuf_free(&li);
     teardown(&f);

@@ -309,6 +309,14 @@ static void test_score_and_probs(sa_test *t) {
     double p0 = exp(res[0].token_logprobs[0]);
     SA_CHECKF(t, fabs(probs[0] - p0) < 1e-4 * (1 + p0 * 100), "p(first token) %g vs %g", probs[0], p0);
     SA_CHECK(t, probs[0] + probs[1] + probs[2] <= 1.0001f && probs[1] > 0);
+    /* the token asked for needs a place in the context, as for generate and on a server */
+    int32_t ctx = sa_engine_max_context(e), *full = calloc((size_t)ctx, sizeof *full);
+    SA_REQUIRE(t, ctx == 512 && full);
+    for (int32_t i = 0; i < ctx; i++) full[i] = 1 + i % 100;
+    SA_CHECK_OK(t, sa_engine_next_token_probs_tokens(e, full, ctx - 1, cands, 3, probs, &err), &err);
+    SA_CHECK_EQ_INT(t, sa_engine_next_token_probs_tokens(e, full, ctx, cands, 3, probs, &err), SA_ERR_RANGE);
+    SA_CHECKF(t, strstr(err.msg, "512 tokens leaves no room") != NULL, "message: %s", err.msg);
+    free(full);
     sa_tokens_free(&a);
     sa_tokens_free(&b);
     sa_kv_cache_free(&kv);

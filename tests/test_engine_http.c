@@ -36,6 +36,7 @@ typedef struct fake {
     pthread_mutex_t mu;
     int attempts[MAX_IDS]; /* per request id */
     int conns;
+    long last_max_tokens; /* of the last generate request */
     bool saw_key;
     volatile int stop;
 } fake;
@@ -118,6 +119,7 @@ static void *conn_main(void *p) {
             if (id < 0 || id >= MAX_IDS) id = 0;
             pthread_mutex_lock(&f->mu);
             int attempt = ++f->attempts[id];
+            f->last_max_tokens = (long)json_integer_value(json_object_get(b, "max_tokens"));
             pthread_mutex_unlock(&f->mu);
             fault ft = attempt == 1 ? f->f : f->f == F_ALWAYS_500 ? F_ALWAYS_500 : F_NONE;
             if (ft == F_429) respond(fd, 429, "Retry-After: 0\r\n", "{\"error\":{\"message\":\"slow down\"}}");
@@ -363,6 +365,21 @@ static void test_score_caps(sa_test *t) {
             SA_CHECKF(t, strstr(err.msg, "log-probabilities") && strstr(err.msg, "cannot score"), "message: %s", err.msg);
         }
         sa_score_result_free(&res);
+        /* where the context is known, no more is asked for than it holds
+         * (vLLM refuses prompt + max_tokens > max_model_len) */
+        int32_t ids[100] = {0};
+        for (int i = 0; i < 100; i++) ids[i] = 10 + i;
+        sa_gen_request g = sa_gen_request_default();
+        g.id = 1;
+        g.prompt_tokens = ids;
+        g.n_prompt_tokens = 100;
+        g.max_tokens = 5000;
+        seen sn = {0};
+        SA_CHECK_OK(t, sa_engine_generate(e, &g, 1, on_res, &sn, &err), &err);
+        SA_CHECK_EQ_INT(t, f.last_max_tokens, with ? 4096 - 100 : 5000);
+        g.max_tokens = 7;
+        SA_CHECK_OK(t, sa_engine_generate(e, &g, 1, on_res, &sn, &err), &err);
+        SA_CHECK_EQ_INT(t, f.last_max_tokens, 7);
         sa_engine_free(e);
         fake_stop(&f);
     }

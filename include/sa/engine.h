@@ -149,8 +149,10 @@ sa_status sa_engine_next_token_probs_tokens(sa_engine *e, const int32_t *toks, i
                                             int32_t n_cands, float *probs, sa_err *err);
 const sa_tokenizer *sa_engine_tokenizer(const sa_engine *e);
 /* The most tokens one sequence may hold, prompt and generated together: a
- * longer prompt fails (generate: SA_FINISH_ERROR; score, next-token
- * probabilities: SA_ERR_RANGE). 0 when the engine cannot tell (an HTTP server
+ * longer prompt fails (generate: SA_FINISH_ERROR; score: SA_ERR_RANGE), and
+ * so does a prompt that fills it for generate and next-token probabilities,
+ * whose next token needs a place too (servers count it: vLLM and selfalign
+ * serve both refuse such a request). 0 when the engine cannot tell (an HTTP server
  * that does not report max_model_len, or was not probed). Callers that build
  * long prompts (curation) fit them to it. */
 int32_t sa_engine_max_context(const sa_engine *e);

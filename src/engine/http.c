@@ -338,9 +338,11 @@ static char *gen_body(http_engine *h, const sa_gen_request *r, char *msg, size_t
         return NULL;
     }
     json_t *o = base_body(h);
+    int64_t n_prompt = -1; /* tokens, when known here */
     if (r->prompt_tokens) {
         json_object_set_new(o, "prompt", ids_json(r->prompt_tokens, (size_t)r->n_prompt_tokens));
         h->stats.prompt_tokens += (uint64_t)r->n_prompt_tokens;
+        n_prompt = r->n_prompt_tokens;
     } else if (h->o.tok) {
         sa_tokens t = {0};
         sa_err e = {0};
@@ -351,11 +353,19 @@ static char *gen_body(http_engine *h, const sa_gen_request *r, char *msg, size_t
         }
         json_object_set_new(o, "prompt", ids_json(t.ids, t.n));
         h->stats.prompt_tokens += t.n;
+        n_prompt = (int64_t)t.n;
         sa_tokens_free(&t);
     } else {
         json_object_set_new(o, "prompt", json_string(r->prompt ? r->prompt : ""));
     }
-    json_object_set_new(o, "max_tokens", json_integer(r->max_tokens > 0 ? r->max_tokens : 0));
+    /* The local engine generates until the context is full; vLLM refuses a
+     * request whose prompt and max_tokens together exceed max_model_len, so
+     * ask for no more than the context holds (a prompt that fills it is left
+     * for the server to refuse). */
+    int64_t max_tokens = r->max_tokens > 0 ? r->max_tokens : 0;
+    if (h->caps.max_ctx > 0 && n_prompt >= 0 && n_prompt < h->caps.max_ctx && max_tokens > h->caps.max_ctx - n_prompt)
+        max_tokens = h->caps.max_ctx - n_prompt;
+    json_object_set_new(o, "max_tokens", json_integer((json_int_t)max_tokens));
     json_object_set_new(o, "temperature", json_real(r->sampling.temperature));
     json_object_set_new(o, "top_p", json_real(r->sampling.top_p));
     if (r->sampling.top_k > 0) json_object_set_new(o, "top_k", json_integer(r->sampling.top_k));

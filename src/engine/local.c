@@ -496,6 +496,10 @@ static sa_status next_probs(local_engine *le, const char *prompt, bool trusted, 
     sa_tokens toks = {0};
     sa_status s = encode_prompt(le, prompt, trusted, add_bos, pre, n_pre, &toks, err);
     if (!s && toks.n == 0) s = sa_err_set(err, SA_ERR_INVALID_ARG, "next-token probabilities: empty prompt");
+    /* as for generate (and on a server): the token asked for needs a place too */
+    if (!s && (int64_t)toks.n >= le->o.max_ctx)
+        s = sa_err_set(err, SA_ERR_RANGE, "next-token probabilities: a prompt of %zu tokens leaves no room in the context of %d",
+                       toks.n, le->o.max_ctx);
     if (!s) {
         probs_ud u = {cands, n_cands, le->m->cfg.vocab_size, (int32_t)toks.n - 1, probs};
         s = run_scored(le, &toks, (int32_t)toks.n - 1, (int32_t)toks.n, probs_row, &u, err);

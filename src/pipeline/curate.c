@@ -172,12 +172,15 @@ static sa_status append_plain(sa_curator *c, const char *text, sa_tokens *ids, s
 /* Tokens a request takes beyond its prompt: generate, the reason (at most
  * half the context); constrained, also the newline and "Score: " forced
  * after it. Logits asks for the next token after its prompt, which already
- * ends with "Score: "; pmi's continuation is counted apart. */
+ * ends with "Score: ": a server counts that token against the context (vLLM
+ * and selfalign serve refuse a prompt that fills it), so it takes one.
+ * pmi's continuation is counted apart (it is echoed, nothing is generated). */
 static int32_t request_extra(const sa_curator *c, int32_t ctx) {
     int32_t gen = c->o.max_tokens < ctx / 2 ? c->o.max_tokens : ctx / 2;
     switch (c->o.mode) {
     case SA_CURATE_GENERATE: return gen;
     case SA_CURATE_CONSTRAINED: return gen + (int32_t)c->score_prefix.n + 1;
+    case SA_CURATE_LOGITS: return 1;
     default: return 0;
     }
 }
