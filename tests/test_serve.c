@@ -208,6 +208,57 @@ static void test_key(sa_test *t) {
 }
 
 /* Echo log-probs equal sa_engine_score in this process (same thread count). */
+#ifdef SA_HAVE_CURL
+typedef struct gen_seen {
+    sa_finish_reason finish;
+    int32_t n_tokens;
+    char text[512];
+} gen_seen;
+
+static sa_status on_gen(void *ctx, const sa_gen_result *r) {
+    gen_seen *g = ctx;
+    g->finish = r->finish;
+    g->n_tokens = r->n_tokens;
+    snprintf(g->text, sizeof g->text, "%s", r->error ? r->error : r->text);
+    return SA_OK;
+}
+
+/* At the edge of the context the HTTP engine over serve behaves as the local
+ * engine: a prompt that fills it gets no next-token probabilities, and
+ * generation stops where the context is full, with finish "context". */
+static void context_edges(sa_test *t, sa_engine *le, sa_engine *he, const sa_tokenizer *tok) {
+    sa_err err = {0};
+    sa_tokens ids = {0};
+    const char *story = "Once upon a time, there was a little dog named Max. He liked to run in the park. ";
+    while (ids.n < 600) SA_REQUIRE_OK(t, sa_tokenizer_encode(tok, story, strlen(story), 0, &ids, &err), &err);
+    int32_t cands[2] = {261, 300};
+    float p[2];
+    for (int k = 0; k < 2; k++) {
+        sa_engine *e = k ? he : le;
+        SA_CHECK_OK(t, sa_engine_next_token_probs_tokens(e, ids.ids, 511, cands, 2, p, &err), &err);
+        SA_CHECKF(t, sa_engine_next_token_probs_tokens(e, ids.ids, 512, cands, 2, p, &err) != SA_OK,
+                  "%s engine: probabilities after a prompt that fills the context", k ? "http" : "local");
+    }
+    gen_seen g[2];
+    for (int k = 0; k < 2; k++) {
+        sa_gen_request r = sa_gen_request_default();
+        r.id = 5;
+        r.prompt_tokens = ids.ids;
+        r.n_prompt_tokens = 505;
+        r.max_tokens = 100;
+        r.sampling.temperature = 0;
+        memset(&g[k], 0, sizeof g[k]);
+        SA_CHECK_OK(t, sa_engine_generate(k ? he : le, &r, 1, on_gen, &g[k], &err), &err);
+    }
+    SA_CHECKF(t, g[0].finish == SA_FINISH_CONTEXT && g[0].n_tokens == 7, "local: finish %s after %d tokens",
+              sa_finish_reason_str(g[0].finish), g[0].n_tokens);
+    SA_CHECKF(t, g[1].finish == g[0].finish && g[1].n_tokens == g[0].n_tokens && strcmp(g[1].text, g[0].text) == 0,
+              "http: finish %s after %d tokens (%s) vs local %s (%s)", sa_finish_reason_str(g[1].finish), g[1].n_tokens,
+              g[1].text, sa_finish_reason_str(g[0].finish), g[0].text);
+    sa_tokens_free(&ids);
+}
+#endif
+
 static void test_echo_logprobs(sa_test *t) {
     const char *mp = sa_test_data(t, M260), *tp = sa_test_data(t, T512);
     if (!mp || !tp) return;
@@ -280,6 +331,7 @@ static void test_echo_logprobs(sa_test *t) {
     SA_CHECK_OK(t, sa_engine_next_token_probs(e, "Once upon", false, true, cands, 4, pl, &err), &err);
     SA_CHECK_OK(t, sa_engine_next_token_probs(he, "Once upon", false, true, cands, 4, ph, &err), &err);
     for (int i = 0; i < 4; i++) SA_CHECKF(t, pl[i] == ph[i], "candidate %d: %g vs %g", i, pl[i], ph[i]);
+    context_edges(t, e, he, tok);
     sa_engine_free(he);
 #endif
     sa_strbuf_free(&b);

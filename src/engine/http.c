@@ -472,6 +472,11 @@ static sa_status on_gen_done(void *p, size_t i, long code, const sa_strbuf *b, s
         else { /* "stop": a stop string if the server names one (vLLM's stop_reason), else the end of the turn */
             r.finish = json_is_string(json_object_get(ch, "stop_reason")) ? SA_FINISH_STOP : SA_FINISH_EOS;
         }
+        /* max_tokens cut to the context (gen_body): reaching it is reaching the context, as the local engine says */
+        int32_t ctx_max = g->h->caps.max_ctx;
+        if (r.finish == SA_FINISH_LENGTH && ctx_max > 0 && r.n_prompt_tokens > 0 && r.n_prompt_tokens < ctx_max &&
+            q->max_tokens > ctx_max - r.n_prompt_tokens)
+            r.finish = SA_FINISH_CONTEXT;
         g->h->stats.requests++;
         g->h->stats.generated_tokens += toks.n;
         s = g->cb(g->ctx, &r);
